@@ -1,0 +1,28 @@
+{
+  "targets": [
+    {
+      "target_name": "xen_zcopy",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/fd.cc",
+        "native/drm.cc",
+        "native/gntalloc.cc",
+        "native/gntdev.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "kernel-module",
+        "/usr/include/libdrm"
+      ],
+      "defines": [
+        "NAPI_VERSION=9",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "NODE_ADDON_API_CPP_EXCEPTIONS"
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter"]
+    }
+  ]
+}

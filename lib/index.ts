@@ -1,0 +1,7 @@
+/**
+ * xen-zcopy: zero-copy sharing of display buffers between Xen domains.
+ *
+ * @module
+ */
+export { native, isNativeError, PROT_READ, PROT_WRITE } from './binding.js';
+export type { NativeBinding, NativeError, DrmVersion, GntallocGrant } from './binding.js';

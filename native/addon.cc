@@ -1,0 +1,17 @@
+// Entry point of the xen_zcopy addon: thin mechanism over the kernel
+// interfaces. Policy (validation, lifetime, teardown order) lives in lib/.
+#include "addon.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  xzc::InitFd(env, exports);
+  xzc::InitDrm(env, exports);
+  xzc::InitGntalloc(env, exports);
+  xzc::InitGntdev(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(xen_zcopy, Init)

@@ -1,0 +1,13 @@
+// One initialiser per kernel interface; addon.cc wires them into the exports.
+#pragma once
+
+#include <napi.h>
+
+namespace xzc {
+
+void InitFd(Napi::Env env, Napi::Object exports);
+void InitDrm(Napi::Env env, Napi::Object exports);
+void InitGntalloc(Napi::Env env, Napi::Object exports);
+void InitGntdev(Napi::Env env, Napi::Object exports);
+
+}  // namespace xzc

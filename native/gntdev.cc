@@ -1,0 +1,67 @@
+// /dev/xen/gntdev: map grant references of another domain into this process.
+#include <sys/ioctl.h>
+#include <sys/types.h>
+#include <cstdint>
+
+// <xen/gntdev.h> uses the Xen public typedefs without defining them.
+typedef uint32_t grant_ref_t;
+typedef uint16_t domid_t;
+#include <xen/gntdev.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <memory>
+
+#include "addon.h"
+#include "errors.h"
+
+namespace xzc {
+namespace {
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+// gntdevMapGrantRefs(fd, domid, refs: Uint32Array) -> index (mmap offset)
+Napi::Value MapGrantRefs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  uint32_t domid = ArgUint32(info, 1, "domid");
+  if (info.Length() < 3 || !info[2].IsTypedArray() ||
+      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+    throw Napi::TypeError::New(env, "refs must be a Uint32Array");
+  Napi::Uint32Array refs = info[2].As<Napi::Uint32Array>();
+  size_t count = refs.ElementLength();
+  if (count == 0 || count > (1u << 24)) throw Napi::RangeError::New(env, "refs.length must be in 1..2^24");
+  size_t size = sizeof(ioctl_gntdev_map_grant_ref) + (count - 1) * sizeof(ioctl_gntdev_grant_ref);
+  std::unique_ptr<ioctl_gntdev_map_grant_ref, FreeDeleter> op(
+      static_cast<ioctl_gntdev_map_grant_ref*>(std::calloc(1, size)));
+  if (!op) throw Napi::Error::New(env, "out of memory");
+  op->count = static_cast<uint32_t>(count);
+  for (size_t i = 0; i < count; i++) {
+    op->refs[i].domid = domid;
+    op->refs[i].ref = refs[i];
+  }
+  if (IoctlRetry(fd, IOCTL_GNTDEV_MAP_GRANT_REF, op.get()) < 0)
+    ThrowErrno(env, errno, "IOCTL_GNTDEV_MAP_GRANT_REF");
+  return Napi::Number::New(env, static_cast<double>(op->index));
+}
+
+// gntdevUnmapGrantRef(fd, index, count)
+Napi::Value UnmapGrantRef(const Napi::CallbackInfo& info) {
+  ioctl_gntdev_unmap_grant_ref op{};
+  op.index = ArgUint64(info, 1, "index");
+  op.count = ArgUint32(info, 2, "count");
+  if (IoctlRetry(ArgFd(info, 0), IOCTL_GNTDEV_UNMAP_GRANT_REF, &op) < 0)
+    ThrowErrno(info.Env(), errno, "IOCTL_GNTDEV_UNMAP_GRANT_REF");
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void InitGntdev(Napi::Env env, Napi::Object exports) {
+  exports.Set("gntdevMapGrantRefs", Napi::Function::New(env, MapGrantRefs, "gntdevMapGrantRefs"));
+  exports.Set("gntdevUnmapGrantRef", Napi::Function::New(env, UnmapGrantRef, "gntdevUnmapGrantRef"));
+}
+
+}  // namespace xzc
