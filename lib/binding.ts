@@ -7,6 +7,8 @@
  * @module
  */
 import bindings from 'bindings';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** `DRM_IOCTL_VERSION` result. */
 export interface DrmVersion {
@@ -65,7 +67,11 @@ let loaded: NativeBinding | undefined;
 
 /** The addon, loaded on first use so that importing this package never needs it. */
 export function native(): NativeBinding {
-  loaded ??= bindings('xen_zcopy') as NativeBinding;
+  // The package root is one level above this file (lib/ or dist/).
+  loaded ??= bindings({
+    bindings: 'xen_zcopy',
+    module_root: dirname(dirname(fileURLToPath(import.meta.url))),
+  }) as NativeBinding;
   return loaded;
 }
 

@@ -1,0 +1,234 @@
+/**
+ * The DomU fixture: a small PV guest started with `xl`, running
+ * guest/xzc-guest.c, driven from Dom0 through xenstore. It grants pages filled
+ * with a pattern to Dom0, maps pages Dom0 granted to it, and can be destroyed
+ * on demand.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { inject } from 'vitest';
+
+import { xenEnv } from './env.js';
+import { Xenstore } from './xenstore.js';
+
+const run = promisify(execFile);
+
+/** Refs per xenstore value: 512 refs of up to 10 digits stay below the 4 KiB limit. */
+const REFS_PER_KEY = 512;
+const BOOT_TIMEOUT_MS = 120_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+
+export interface DomUOptions {
+  name?: string;
+  memoryMb?: number;
+}
+
+export interface SharedBuffer {
+  /** The guest's id for the buffer (for check/fill/unshare). */
+  id: number;
+  /** One grant reference per page, in page order. */
+  refs: Uint32Array;
+}
+
+/** Outcome of a pattern comparison made by the guest. */
+export type Comparison = { match: true } | { match: false; word: number; got: number; want: number };
+
+export class GuestRequestError extends Error {
+  constructor(readonly request: string, readonly reply: string) {
+    super(`DomU request '${request}' failed: ${reply}`);
+    this.name = 'GuestRequestError';
+  }
+}
+
+async function xl(...args: string[]): Promise<string> {
+  const { stdout } = await run('xl', args, { timeout: BOOT_TIMEOUT_MS });
+  return stdout;
+}
+
+export class DomU {
+  private seq = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly name: string,
+    readonly domid: number,
+    private readonly xs: Xenstore,
+  ) {}
+
+  private get home(): string {
+    return `/local/domain/${this.domid}`;
+  }
+
+  /** Boots a new guest and waits until it serves requests. */
+  static async start(opts: DomUOptions = {}): Promise<DomU> {
+    const env = xenEnv();
+    const name = opts.name ?? `xzc-guest-${process.pid}-${Date.now() % 100000}`;
+    const dir = mkdtempSync(join(tmpdir(), 'xzc-domu-'));
+    const cfg = join(dir, 'domu.cfg');
+    writeFileSync(cfg, [
+      `name = "${name}"`,
+      'type = "pv"',
+      `kernel = "${env.domUKernel}"`,
+      `ramdisk = "${env.domURamdisk}"`,
+      'extra = "console=hvc0 quiet"',
+      `memory = ${opts.memoryMb ?? 128}`,
+      'vcpus = 1',
+      'on_crash = "preserve"',
+      '',
+    ].join('\n'));
+    try {
+      // xl create forks a console daemon that would keep inherited pipes open:
+      // give it none.
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn('xl', ['create', '-q', cfg], { stdio: 'ignore', timeout: BOOT_TIMEOUT_MS });
+        child.on('error', reject);
+        child.on('exit', (code, signal) =>
+          code === 0 ? resolve() : reject(new Error(`xl create ${name} failed (${signal ?? `status ${code}`})`)));
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return DomU.attach(name);
+  }
+
+  /** Attaches to a running fixture guest by name and waits until it is ready. */
+  static async attach(name: string): Promise<DomU> {
+    const domid = Number((await xl('domid', name)).trim());
+    if (!Number.isInteger(domid) || domid <= 0) throw new Error(`no domain named ${name}`);
+    const xs = await Xenstore.connect();
+    const guest = new DomU(name, domid, xs);
+    await xs.waitFor(`${guest.home}/data/ready`, (v) => v === '1', BOOT_TIMEOUT_MS);
+    // Continue numbering after whatever an earlier client of this guest used.
+    const res = await xs.tryRead(`${guest.home}/data/res`);
+    guest.seq = Number(res?.split(' ')[0] ?? 0) || 0;
+    return guest;
+  }
+
+  /** One request at a time; resolves with the reply's details after "ok". */
+  private request(op: string, refs?: Uint32Array): Promise<string> {
+    const next = this.queue.then(async () => {
+      const seq = ++this.seq;
+      if (refs) await this.writeRefs(`${this.home}/data/m${seq}`, refs);
+      const cmd = `${seq} ${op}`;
+      const prefix = `${seq} `;
+      await this.xs.write(`${this.home}/data/cmd`, cmd);
+      const res = await this.xs.waitFor(`${this.home}/data/res`, (v) => v?.startsWith(prefix) === true, REQUEST_TIMEOUT_MS);
+      if (refs) await this.xs.rm(`${this.home}/data/m${seq}`);
+      const reply = res.slice(prefix.length);
+      if (!reply.startsWith('ok')) throw new GuestRequestError(op, reply);
+      return reply.slice(2).trim();
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async writeRefs(dir: string, refs: Uint32Array): Promise<void> {
+    const writes: Promise<void>[] = [];
+    for (let k = 0; k * REFS_PER_KEY < refs.length; k++) {
+      writes.push(this.xs.write(`${dir}/${k}`, Array.from(refs.subarray(k * REFS_PER_KEY, (k + 1) * REFS_PER_KEY)).join(' ')));
+    }
+    await Promise.all(writes);
+  }
+
+  private async readRefs(dir: string): Promise<Uint32Array> {
+    const n = Number(await this.xs.read(`${dir}/n`));
+    const chunks = await Promise.all(
+      Array.from({ length: Math.ceil(n / REFS_PER_KEY) }, (_, k) => this.xs.read(`${dir}/${k}`)),
+    );
+    const refs = Uint32Array.from(chunks.join(' ').split(' ').map(Number));
+    if (refs.length !== n) throw new Error(`guest published ${refs.length} refs, expected ${n}`);
+    return refs;
+  }
+
+  async ping(): Promise<void> {
+    await this.request('ping');
+  }
+
+  /** The guest grants `pages` pages holding pattern(seed) to domain `to` (Dom0 by default). */
+  async share(opts: { pages: number; seed: number; writable?: boolean; to?: number }): Promise<SharedBuffer> {
+    const writable = opts.writable ?? true;
+    const details = await this.request(`share ${opts.pages} ${opts.seed >>> 0} ${writable ? 1 : 0} ${opts.to ?? 0}`);
+    const id = Number(details.split(' ')[0]);
+    return { id, refs: await this.readRefs(`${this.home}/data/s${id}`) };
+  }
+
+  /** The guest compares its shared buffer `id` with pattern(seed). */
+  async check(id: number, seed: number): Promise<Comparison> {
+    return parseComparison(await this.request(`check ${id} ${seed >>> 0}`));
+  }
+
+  /** The guest rewrites its shared buffer `id` with pattern(seed). */
+  async fill(id: number, seed: number): Promise<void> {
+    await this.request(`fill ${id} ${seed >>> 0}`);
+  }
+
+  /** The guest ends the grants of buffer `id` and frees it. */
+  async unshare(id: number): Promise<void> {
+    await this.request(`unshare ${id}`);
+  }
+
+  /** The guest maps `refs` granted by domain `from`, compares with pattern(seed) and unmaps. */
+  async mapVerify(refs: Uint32Array, seed: number, from = 0): Promise<Comparison> {
+    return parseComparison(await this.request(`map ${from} ${refs.length} verify ${seed >>> 0}`, refs));
+  }
+
+  /** The guest maps `refs` granted by domain `from`, writes pattern(seed) and unmaps. */
+  async mapWrite(refs: Uint32Array, seed: number, from = 0): Promise<void> {
+    await this.request(`map ${from} ${refs.length} write ${seed >>> 0}`, refs);
+  }
+
+  /** The guest maps `refs` and keeps them mapped until unmap(id). */
+  async mapHold(refs: Uint32Array, from = 0): Promise<number> {
+    return Number((await this.request(`map ${from} ${refs.length} hold 0`, refs)).split(' ')[0]);
+  }
+
+  async unmap(id: number): Promise<void> {
+    await this.request(`unmap ${id}`);
+  }
+
+  /** Destroys the domain (xl destroy) and closes the xenstore connection. */
+  async destroy(): Promise<void> {
+    this.xs.close();
+    await xl('destroy', this.name);
+  }
+
+  /** Closes this handle; the guest keeps running. */
+  detach(): void {
+    this.xs.close();
+  }
+}
+
+function parseComparison(details: string): Comparison {
+  if (details === 'match') return { match: true };
+  const m = /^mismatch (\d+) (0x[0-9a-f]+) (0x[0-9a-f]+)$/.exec(details);
+  if (!m) throw new Error(`unexpected comparison reply '${details}'`);
+  return { match: false, word: Number(m[1]), got: Number(m[2]), want: Number(m[3]) };
+}
+
+/** Whether a domain with this name exists. */
+export async function domainExists(name: string): Promise<boolean> {
+  const out = await xl('list');
+  return out.split('\n').some((line) => line.split(/\s+/)[0] === name);
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Name of the guest the global setup started for the whole suite. */
+    sharedDomU: string;
+  }
+}
+
+let shared: Promise<DomU> | undefined;
+
+/**
+ * The suite's shared guest, started once by the global setup; test files
+ * attach to it by name. Tests that destroy a guest start their own.
+ */
+export function sharedDomU(): Promise<DomU> {
+  shared ??= DomU.attach(inject('sharedDomU'));
+  return shared;
+}
