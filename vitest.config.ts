@@ -22,6 +22,8 @@ export default defineConfig({
           pool: 'forks',
           maxWorkers: 1,
           fileParallelism: false,
+          // Loading modules over 9p under TCG is slow: load them once.
+          isolate: false,
           testTimeout: 120_000,
           hookTimeout: 180_000,
         },

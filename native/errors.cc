@@ -5,13 +5,12 @@
 
 #include <cerrno>
 #include <cmath>
-#include <cstring>
 
 namespace xzc {
 
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& path) {
   const char* code = uv_err_name(-err);
-  std::string msg = std::string(code) + ": " + std::strerror(err) + ", " + syscall;
+  std::string msg = std::string(code) + ": " + uv_strerror(-err) + ", " + syscall;
   if (!path.empty()) msg += " '" + path + "'";
   Napi::Error e = Napi::Error::New(env, msg);
   e.Set("errno", Napi::Number::New(env, -err));

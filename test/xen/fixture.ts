@@ -97,9 +97,9 @@ export class DomU {
 
   /** Attaches to a running fixture guest by name and waits until it is ready. */
   static async attach(name: string): Promise<DomU> {
-    const domid = Number((await xl('domid', name)).trim());
-    if (!Number.isInteger(domid) || domid <= 0) throw new Error(`no domain named ${name}`);
     const xs = await Xenstore.connect();
+    // The guest may still be being created: its name appears in xenstore first.
+    const domid = await findDomain(xs, name, BOOT_TIMEOUT_MS);
     const guest = new DomU(name, domid, xs);
     await xs.waitFor(`${guest.home}/data/ready`, (v) => v === '1', BOOT_TIMEOUT_MS);
     // Continue numbering after whatever an earlier client of this guest used.
@@ -199,6 +199,17 @@ export class DomU {
   /** Closes this handle; the guest keeps running. */
   detach(): void {
     this.xs.close();
+  }
+}
+
+async function findDomain(xs: Xenstore, name: string, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const id of await xs.directory('/local/domain')) {
+      if (id !== '0' && (await xs.tryRead(`/local/domain/${id}/name`)) === name) return Number(id);
+    }
+    if (Date.now() > deadline) throw new Error(`no domain named ${name} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
