@@ -14,7 +14,9 @@ KVER=$(uname -r)
 RUN=$(arg xzc.run)
 
 while read -r ko; do
-	insmod "/lib/modules/$KVER/$ko" 2>/dev/null || say "insmod $ko failed"
+	# gntalloc's default limit (1024 pages) is below one 1080p frame.
+	case $ko in */xen-gntalloc.ko) opt=limit=1048576 ;; *) opt= ;; esac
+	insmod "/lib/modules/$KVER/$ko" $opt 2>/dev/null || say "insmod $ko failed"
 done </modules.load
 
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose hostroot /mnt/lower ||

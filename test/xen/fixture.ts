@@ -17,8 +17,11 @@ import { Xenstore } from './xenstore.js';
 
 const run = promisify(execFile);
 
-/** Refs per xenstore value: 512 refs of up to 10 digits stay below the 4 KiB limit. */
-const REFS_PER_KEY = 512;
+/**
+ * Refs per xenstore value, in hex: 200 refs of up to 8 digits stay below
+ * xenstored's 2048-byte limit on a guest's values. Same as guest/xzc-guest.c.
+ */
+const REFS_PER_KEY = 200;
 const BOOT_TIMEOUT_MS = 120_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 
@@ -129,7 +132,7 @@ export class DomU {
   private async writeRefs(dir: string, refs: Uint32Array): Promise<void> {
     const writes: Promise<void>[] = [];
     for (let k = 0; k * REFS_PER_KEY < refs.length; k++) {
-      writes.push(this.xs.write(`${dir}/${k}`, Array.from(refs.subarray(k * REFS_PER_KEY, (k + 1) * REFS_PER_KEY)).join(' ')));
+      writes.push(this.xs.write(`${dir}/${k}`, Array.from(refs.subarray(k * REFS_PER_KEY, (k + 1) * REFS_PER_KEY), (r) => r.toString(16)).join(' ')));
     }
     await Promise.all(writes);
   }
@@ -139,7 +142,7 @@ export class DomU {
     const chunks = await Promise.all(
       Array.from({ length: Math.ceil(n / REFS_PER_KEY) }, (_, k) => this.xs.read(`${dir}/${k}`)),
     );
-    const refs = Uint32Array.from(chunks.join(' ').split(' ').map(Number));
+    const refs = Uint32Array.from(chunks.join(' ').split(' '), (h) => parseInt(h, 16));
     if (refs.length !== n) throw new Error(`guest published ${refs.length} refs, expected ${n}`);
     return refs;
   }

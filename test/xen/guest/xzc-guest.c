@@ -11,7 +11,9 @@
  *   data/ready = "1"                     once serving
  *   data/cmd   = "<seq> <op> <args...>"  written by Dom0, one request at a time
  *   data/res   = "<seq> ok <details>" | "<seq> err <message>"
- *   data/s<id>/n, data/s<id>/<k>         refs of shared buffer <id>, 512 per key
+ *   data/s<id>/n, data/s<id>/<k>         refs of shared buffer <id>, 200 per key in
+ *                                        hex (xenstored limits a guest's values to
+ *                                        2048 bytes)
  *   data/m<seq>/<k>                      refs Dom0 asks the guest to map
  *
  * Ops:
@@ -45,7 +47,7 @@ typedef uint16_t domid_t;
 #include <xen/gntdev.h>
 
 #define PAGE_SIZE 4096u
-#define REFS_PER_KEY 512u
+#define REFS_PER_KEY 200u
 #define MAX_SLOTS 256
 #define XS_MAX 4096u
 
@@ -87,6 +89,7 @@ struct xsd_sockmsg {
 enum { XS_READ = 2, XS_WRITE = 11, XS_RM = 13, XS_ERROR = 16 };
 
 static int xs_fd = -1;
+static char xs_err[64] = "";
 
 static int full_read(int fd, void *buf, size_t len)
 {
@@ -133,8 +136,9 @@ static char *xs_request(uint32_t type, const char *a, size_t alen, const char *b
 		return NULL;
 	}
 	if (r.type == XS_ERROR) {
+		snprintf(xs_err, sizeof(xs_err), "%s", reply);
 		free(reply);
-		errno = ENOENT;
+		errno = EIO;
 		return NULL;
 	}
 	return reply;
@@ -205,13 +209,13 @@ static void reply(uint32_t seq, const char *fmt, ...)
 
 static int publish_refs(uint32_t id, const uint32_t *refs, uint32_t count)
 {
-	char key[64], val[REFS_PER_KEY * 11 + 1];
+	char key[64], val[REFS_PER_KEY * 9 + 1];
 
 	for (uint32_t k = 0; k * REFS_PER_KEY < count; k++) {
 		size_t off = 0;
 
 		for (uint32_t i = k * REFS_PER_KEY; i < count && i < (k + 1) * REFS_PER_KEY; i++)
-			off += (size_t)snprintf(val + off, sizeof(val) - off, "%s%u", off ? " " : "", refs[i]);
+			off += (size_t)snprintf(val + off, sizeof(val) - off, "%s%x", off ? " " : "", refs[i]);
 		snprintf(key, sizeof(key), "data/s%u/%u", id, k);
 		if (xs_write(key, val) < 0)
 			return -1;
@@ -253,7 +257,7 @@ static void op_share(uint32_t seq, uint32_t pages, uint32_t seed, int writable, 
 	}
 	fill_pattern(mem, (size_t)pages * PAGE_SIZE / 4, seed);
 	if (publish_refs(seq, op->gref_ids, pages) < 0) {
-		reply(seq, "err xenstore %s", strerror(errno));
+		reply(seq, "err xenstore %s", errno == EIO ? xs_err : strerror(errno));
 		munmap(mem, (size_t)pages * PAGE_SIZE);
 		goto err_dealloc;
 	}
@@ -312,7 +316,7 @@ static uint32_t *read_refs(uint32_t seq, uint32_t count)
 		if (!val)
 			break;
 		for (p = val; got < count; p = end) {
-			unsigned long v = strtoul(p, &end, 10);
+			unsigned long v = strtoul(p, &end, 16);
 
 			if (end == p)
 				break;
