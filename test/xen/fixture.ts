@@ -189,6 +189,16 @@ export class DomU {
     return Number((await this.request(`map ${from} ${refs.length} hold 0`, refs)).split(' ')[0]);
   }
 
+  /** The guest draws the demo image (demo-image.ts) into its shared buffer `id`. */
+  async draw(id: number, img: { width: number; height: number; style: 0 | 1; frame: number }): Promise<void> {
+    await this.request(`draw ${id} ${img.width} ${img.height} ${img.style} ${img.frame}`);
+  }
+
+  /** The guest maps `refs` granted by domain `from` and draws the demo image into them. */
+  async mapDraw(refs: Uint32Array, img: { width: number; height: number; style: 0 | 1; frame: number }, from = 0): Promise<void> {
+    await this.request(`mapdraw ${from} ${refs.length} ${img.width} ${img.height} ${img.style} ${img.frame}`, refs);
+  }
+
   async unmap(id: number): Promise<void> {
     await this.request(`unmap ${id}`);
   }

@@ -6,6 +6,8 @@
  *
  *   xzc-guest serve          answer requests from Dom0 until killed
  *   xzc-guest pattern SEED N print the first N words of pattern(SEED) (self-check)
+ *   xzc-guest image W H STYLE FRAME DOMID
+ *                            write the demo image's raw XRGB8888 pixels to stdout
  *
  * Protocol (all keys relative to the guest's /local/domain/<domid>):
  *   data/ready = "1"                     once serving
@@ -27,6 +29,11 @@
  *                                    or write pattern(SEED), or report word 0;
  *                                    hold keeps the mapping as id = seq
  *   unmap ID                         drop a held mapping
+ *   draw ID W H STYLE FRAME          draw the demo image (see draw_demo) into
+ *                                    buffer ID as W x H XRGB8888, pitch W * 4
+ *   mapdraw DOMID COUNT W H STYLE FRAME
+ *                                    map COUNT refs (data/m<seq>) of DOMID and
+ *                                    draw the demo image into them
  *   ping                             "ok pong"
  */
 #include <errno.h>
@@ -78,6 +85,89 @@ static long first_mismatch(const uint32_t *w, size_t words, uint32_t seed)
 		if (w[i] != pattern_word(seed, (uint32_t)i))
 			return (long)i;
 	return -1;
+}
+
+/* ---- the demo image: a gradient with two lines of text ----
+ * Mirrored exactly by test/xen/demo-image.ts. Style 0 is the frame a guest
+ * frontend renders; style 1 is what the guest draws into a Dom0 buffer. */
+
+static const char font_chars[] = "-0123456789ABCDEFMNOPRUWXYZ";
+static const uint8_t font[][7] = {
+	{ 0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00 },
+	{ 0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e },
+	{ 0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e },
+	{ 0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f },
+	{ 0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e },
+	{ 0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02 },
+	{ 0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e },
+	{ 0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e },
+	{ 0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08 },
+	{ 0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e },
+	{ 0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c },
+	{ 0x0e, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11 },
+	{ 0x1e, 0x11, 0x11, 0x1e, 0x11, 0x11, 0x1e },
+	{ 0x0e, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0e },
+	{ 0x1c, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1c },
+	{ 0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x1f },
+	{ 0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x10 },
+	{ 0x11, 0x1b, 0x15, 0x15, 0x11, 0x11, 0x11 },
+	{ 0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11 },
+	{ 0x0e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e },
+	{ 0x1e, 0x11, 0x11, 0x1e, 0x10, 0x10, 0x10 },
+	{ 0x1e, 0x11, 0x11, 0x1e, 0x14, 0x12, 0x11 },
+	{ 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e },
+	{ 0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0a },
+	{ 0x11, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x11 },
+	{ 0x11, 0x11, 0x0a, 0x04, 0x04, 0x04, 0x04 },
+	{ 0x1f, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1f }
+};
+
+static int glyph_bit(char c, uint32_t row, uint32_t col)
+{
+	const char *p = c ? strchr(font_chars, c) : NULL;
+
+	if (!p || row > 6 || col > 4)
+		return 0;
+	return (font[p - font_chars][row] >> (4 - col)) & 1;
+}
+
+static void demo_lines(uint32_t style, uint32_t frame, uint32_t domid, char lines[2][32])
+{
+	if (style == 0) {
+		snprintf(lines[0], 32, "XEN-ZCOPY");
+		snprintf(lines[1], 32, "DOMU %u FRAME %u", domid, frame);
+	} else {
+		snprintf(lines[0], 32, "DOM0 BUFFER");
+		snprintf(lines[1], 32, "DRAWN BY DOMU %u", domid);
+	}
+}
+
+static uint32_t demo_pixel(uint32_t x, uint32_t y, uint32_t w, uint32_t h, uint32_t style,
+			   uint32_t frame, char lines[2][32])
+{
+	uint32_t s = h / 60 ? h / 60 : 1, x0 = w / 16, y0 = h / 8;
+
+	if (x >= x0 && y >= y0 && y < y0 + 20 * s) {
+		uint32_t line = (y - y0) / (10 * s), cell = (x - x0) / (6 * s);
+
+		if (cell < strlen(lines[line]) &&
+		    glyph_bit(lines[line][cell], ((y - y0) % (10 * s)) / s, ((x - x0) % (6 * s)) / s))
+			return 0x00ffffffu;
+	}
+	if (style == 0)
+		return (x * 255 / (w - 1)) << 16 | (y * 255 / (h - 1)) << 8 | ((frame * 37) & 255);
+	return 0x20u << 16 | (x * 255 / (w - 1)) << 8 | (y * 255 / (h - 1));
+}
+
+static void draw_demo(uint32_t *px, uint32_t w, uint32_t h, uint32_t style, uint32_t frame,
+		      uint32_t domid)
+{
+	char lines[2][32];
+
+	demo_lines(style, frame, domid, lines);
+	for (uint32_t y = 0; y < h; y++)
+		for (uint32_t x = 0; x < w; x++)
+			px[(size_t)y * w + x] = demo_pixel(x, y, w, h, style, frame, lines);
 }
 
 /* ---- xenstore over /dev/xen/xenbus ---- */
@@ -331,12 +421,17 @@ static uint32_t *read_refs(uint32_t seq, uint32_t count)
 	return refs;
 }
 
+/* Image parameters of a mapdraw request (mode "draw" of op_map). */
+static uint32_t draw_w, draw_h, draw_style;
+static uint32_t my_domid;
+
 static void op_map(uint32_t seq, uint32_t domid, uint32_t count, const char *mode, uint32_t seed)
 {
 	struct ioctl_gntdev_map_grant_ref *op;
 	struct ioctl_gntdev_unmap_grant_ref uop;
 	uint32_t *refs = count ? read_refs(seq, count) : NULL;
-	int writable = strcmp(mode, "write") == 0 || strcmp(mode, "hold") == 0;
+	int writable = strcmp(mode, "write") == 0 || strcmp(mode, "hold") == 0 ||
+		       strcmp(mode, "draw") == 0;
 	struct slot *s;
 	void *mem;
 
@@ -379,6 +474,13 @@ static void op_map(uint32_t seq, uint32_t domid, uint32_t count, const char *mod
 	} else if (strcmp(mode, "write") == 0) {
 		fill_pattern(mem, (size_t)count * PAGE_SIZE / 4, seed);
 		reply(seq, "ok written");
+	} else if (strcmp(mode, "draw") == 0) {
+		if ((uint64_t)draw_w * draw_h * 4 > (uint64_t)count * PAGE_SIZE || draw_w < 2 || draw_h < 2) {
+			reply(seq, "err %ux%u does not fit %u pages", draw_w, draw_h, count);
+		} else {
+			draw_demo(mem, draw_w, draw_h, draw_style, seed, my_domid);
+			reply(seq, "ok drawn");
+		}
 	} else if (strcmp(mode, "read0") == 0) {
 		reply(seq, "ok 0x%08x", ((uint32_t *)mem)[0]);
 	} else {
@@ -400,9 +502,9 @@ out_unmap:
 static void handle(const char *cmd)
 {
 	char op[16] = "", mode[16] = "";
-	uint32_t seq, a = 0, b = 0, c = 0, d = 0;
+	uint32_t seq, a = 0, b = 0, c = 0, d = 0, e = 0, f = 0;
 	struct slot *s;
-	int n = sscanf(cmd, "%u %15s %u %u %u %u", &seq, op, &a, &b, &c, &d);
+	int n = sscanf(cmd, "%u %15s %u %u %u %u %u %u", &seq, op, &a, &b, &c, &d, &e, &f);
 
 	if (n < 2) {
 		reply(0, "err malformed request");
@@ -415,6 +517,21 @@ static void handle(const char *cmd)
 	} else if (!strcmp(op, "map") &&
 		   sscanf(cmd, "%u %15s %u %u %15s %u", &seq, op, &a, &b, mode, &c) == 6) {
 		op_map(seq, a, b, mode, c);
+	} else if (!strcmp(op, "mapdraw") && n >= 8) {
+		draw_w = c;
+		draw_h = d;
+		draw_style = e;
+		op_map(seq, a, b, "draw", f);
+	} else if (!strcmp(op, "draw") && n >= 7) {
+		s = slot_find(a);
+		if (!s)
+			reply(seq, "err no buffer %u", a);
+		else if ((uint64_t)b * c * 4 > (uint64_t)s->pages * PAGE_SIZE || b < 2 || c < 2)
+			reply(seq, "err %ux%u does not fit %u pages", b, c, s->pages);
+		else {
+			draw_demo(s->mem, b, c, d, e, my_domid);
+			reply(seq, "ok drawn");
+		}
 	} else if ((!strcmp(op, "check") || !strcmp(op, "fill")) && n >= 4) {
 		s = slot_find(a);
 		if (!s) {
@@ -448,6 +565,12 @@ static int serve(void)
 	if (xs_fd < 0 || gntalloc_fd < 0 || gntdev_fd < 0) {
 		perror("xzc-guest: open /dev/xen/*");
 		return 1;
+	}
+	{
+		char *id = xs_read("domid");
+
+		my_domid = id ? (uint32_t)strtoul(id, NULL, 10) : 0;
+		free(id);
 	}
 	if (xs_write("data/ready", "1") < 0) {
 		perror("xzc-guest: xenstore write");
@@ -486,6 +609,18 @@ int main(int argc, char **argv)
 			printf("%08x\n", pattern_word(seed, (uint32_t)i));
 		return 0;
 	}
-	fprintf(stderr, "usage: xzc-guest serve | xzc-guest pattern SEED N\n");
+	if (argc == 7 && !strcmp(argv[1], "image")) {
+		uint32_t w = (uint32_t)strtoul(argv[2], NULL, 0), h = (uint32_t)strtoul(argv[3], NULL, 0);
+		uint32_t *px = w >= 2 && h >= 2 && w <= 8192 && h <= 8192 ? calloc((size_t)w * h, 4) : NULL;
+
+		if (!px)
+			return 2;
+		draw_demo(px, w, h, (uint32_t)strtoul(argv[4], NULL, 0), (uint32_t)strtoul(argv[5], NULL, 0),
+			  (uint32_t)strtoul(argv[6], NULL, 0));
+		fwrite(px, 4, (size_t)w * h, stdout);
+		free(px);
+		return 0;
+	}
+	fprintf(stderr, "usage: xzc-guest serve | pattern SEED N | image W H STYLE FRAME DOMID\n");
 	return 2;
 }
