@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { native, PROT_READ, PROT_WRITE } from '../../lib/binding.js';
 import { type DomU, sharedDomU } from './fixture.js';
+import { renderDemo } from './demo-image.js';
 import { fillPattern, firstMismatch, patternWord } from './pattern.js';
 
 const PAGE = 4096;
@@ -35,6 +36,17 @@ describe('grant tables through the addon', () => {
     expect(out.status).toBe(0);
     const words = out.stdout.trim().split('\n').map((h) => parseInt(h, 16));
     expect(words).toEqual(Array.from({ length: 64 }, (_, i) => patternWord(0xdeadbeef, i)));
+  });
+
+  it('draws the same demo image as its TypeScript mirror', () => {
+    for (const style of [0, 1] as const) {
+      const out = spawnSync(process.env.XZC_GUEST_BIN!, ['image', '320', '180', String(style), '9', '4'], { maxBuffer: 1 << 20 });
+      expect(out.status).toBe(0);
+      const c = new Uint32Array(Uint8Array.from(out.stdout).buffer);
+      const ts = renderDemo({ width: 320, height: 180, style, frame: 9, domid: 4 });
+      expect(c.length).toBe(ts.length);
+      expect(c.findIndex((px, i) => px !== ts[i])).toBe(-1);
+    }
   });
 
   it('loops a Dom0 self-grant back through gntdev, both directions', () => {
