@@ -1,0 +1,45 @@
+/** Summary statistics for benchmark samples. */
+export interface Summary {
+  n: number;
+  median: number;
+  p10: number;
+  p90: number;
+  p99: number;
+  min: number;
+  max: number;
+  mean: number;
+  /** (p90 - p10) / median: the spread, relative to the median. */
+  spread: number;
+}
+
+/** Linear-interpolated quantile of sorted samples, q in [0, 1]. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+export function summarize(samples: readonly number[]): Summary {
+  const s = [...samples].sort((a, b) => a - b);
+  const median = quantile(s, 0.5);
+  const p10 = quantile(s, 0.1);
+  const p90 = quantile(s, 0.9);
+  return {
+    n: s.length,
+    median,
+    p10,
+    p90,
+    p99: quantile(s, 0.99),
+    min: s[0] ?? Number.NaN,
+    max: s[s.length - 1] ?? Number.NaN,
+    mean: s.reduce((a, b) => a + b, 0) / (s.length || 1),
+    spread: median === 0 ? 0 : (p90 - p10) / median,
+  };
+}
+
+/** Ratio of two medians, rounded to 3 decimals. */
+export function ratio(a: Summary, b: Summary): number {
+  return Math.round((a.median / b.median) * 1000) / 1000;
+}
