@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/* xen_drm_zcopy internals shared by the driver's files. */
+#ifndef XEN_ZCOPY_H
+#define XEN_ZCOPY_H
+
+#include <linux/atomic.h>
+#include <linux/completion.h>
+#include <linux/kref.h>
+#include <linux/mutex.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <drm/drm_device.h>
+#include <drm/drm_file.h>
+#include <drm/drm_gem.h>
+#include <xen/grant_table.h>
+
+#include "xen_zcopy_drm.h"
+
+struct xzc_device {
+	struct drm_device drm;
+	/*
+	 * Wait handles of FROM_REFS objects, id >= 1 -> struct xzc_wait. The
+	 * xarray's own lock guards lookups that take a reference.
+	 */
+	struct xarray waits;
+	u32 next_wait_id;		/* cyclic allocation cursor, under the xa lock */
+
+	/* Imported objects whose grants a guest still uses. */
+	spinlock_t reclaim_lock;
+	struct list_head reclaim_list;	/* of xzc_obj.reclaim_link, under reclaim_lock */
+	struct delayed_work reclaim_work;
+
+	atomic64_t live_objects;
+	atomic64_t mapped_pages;	/* foreign pages mapped by FROM_REFS */
+	atomic64_t user_mapped_pages;	/* of those, mapped into user space (PV) */
+	atomic64_t granted_pages;	/* Dom0 pages granted by TO_REFS */
+	atomic64_t deferred_pending;	/* objects waiting for a guest to unmap */
+	atomic64_t deferred_total;
+	atomic64_t waiters;
+};
+
+static inline struct xzc_device *to_xzc_device(struct drm_device *drm)
+{
+	return container_of(drm, struct xzc_device, drm);
+}
+
+/* Signalled once a FROM_REFS object is freed; outlives it while waited on. */
+struct xzc_wait {
+	struct kref ref;
+	struct completion freed;
+	struct drm_file *owner;		/* only this file may wait on it */
+	u32 id;
+};
+
+enum xzc_kind {
+	XZC_FROM_REFS,		/* foreign pages mapped from a guest's grants */
+	XZC_IMPORTED,		/* a PRIME-imported dma-buf, for TO_REFS */
+};
+
+struct xzc_obj {
+	struct drm_gem_object base;
+	enum xzc_kind kind;
+	u32 num_pages;
+	u16 domid;
+
+	/* XZC_FROM_REFS */
+	grant_ref_t *refs;
+	struct page **pages;
+	grant_handle_t *handles;	/* INVALID_GRANT_HANDLE where not mapped */
+	struct xzc_wait *wait;
+	struct list_head umaps;		/* PV user mappings (xzc_umap.link), under lock */
+
+	/* XZC_IMPORTED */
+	struct sg_table *sgt;
+	struct mutex lock;		/* serialises TO_REFS; guards granted and umaps */
+	grant_ref_t *granted;		/* refs handed out by TO_REFS, under lock */
+	struct list_head reclaim_link;	/* in xzc_device.reclaim_list */
+};
+
+static inline struct xzc_obj *to_xzc_obj(struct drm_gem_object *gem)
+{
+	return container_of(gem, struct xzc_obj, base);
+}
+
+extern unsigned int xzc_max_pages;
+
+int xzc_ioctl_from_refs(struct drm_device *drm, void *data, struct drm_file *file);
+int xzc_ioctl_to_refs(struct drm_device *drm, void *data, struct drm_file *file);
+int xzc_ioctl_wait_free(struct drm_device *drm, void *data, struct drm_file *file);
+struct drm_gem_object *xzc_gem_import_sg_table(struct drm_device *drm,
+					       struct dma_buf_attachment *attach,
+					       struct sg_table *sgt);
+void xzc_file_release_waits(struct xzc_device *xdev, struct drm_file *file);
+void xzc_reclaim_work(struct work_struct *work);
+bool xzc_reclaim_all(struct xzc_device *xdev);
+
+int xzc_gem_mmap(struct drm_gem_object *gem, struct vm_area_struct *vma);
+extern const struct vm_operations_struct xzc_vm_ops;
+
+#endif /* XEN_ZCOPY_H */

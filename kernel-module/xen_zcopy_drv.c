@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * xen_drm_zcopy: Xen zero-copy helper DRM driver.
+ *
+ * Turns grant references of another domain into a dma-buf (FROM_REFS) and
+ * grants the pages of an imported dma-buf to another domain (TO_REFS), with
+ * the user-space API of the 2018 xen-zcopy patch. See README.md.
+ */
+#include <linux/debugfs.h>
+#include <linux/dma-mapping.h>
+#include <linux/module.h>
+#include <linux/platform_device.h>
+#include <linux/seq_file.h>
+#include <drm/drm_drv.h>
+#include <drm/drm_file.h>
+#include <drm/drm_gem.h>
+#include <drm/drm_ioctl.h>
+#include <drm/drm_prime.h>
+#include <xen/xen.h>
+#include <xen/page.h>
+
+#include "xen_zcopy.h"
+#include "xen_zcopy_compat.h"
+
+unsigned int xzc_max_pages = 65536;
+module_param_named(max_pages, xzc_max_pages, uint, 0644);
+MODULE_PARM_DESC(max_pages, "Largest buffer in pages for FROM_REFS and TO_REFS (default 65536 = 256 MiB)");
+
+/* The 2018 ABI, on 64-bit user space. */
+static_assert(sizeof(struct drm_xen_zcopy_dumb_from_refs) == 64);
+static_assert(offsetof(struct drm_xen_zcopy_dumb_from_refs, grefs) == 8);
+static_assert(offsetof(struct drm_xen_zcopy_dumb_from_refs, otherend_id) == 16);
+static_assert(offsetof(struct drm_xen_zcopy_dumb_from_refs, dumb) == 24);
+static_assert(offsetof(struct drm_xen_zcopy_dumb_from_refs, wait_handle) == 56);
+static_assert(sizeof(struct drm_xen_zcopy_dumb_to_refs) == 32);
+static_assert(offsetof(struct drm_xen_zcopy_dumb_to_refs, handle) == 24);
+static_assert(sizeof(struct drm_xen_zcopy_dumb_wait_free) == 8);
+static_assert(DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS == 0xC0406440);
+static_assert(DRM_IOCTL_XEN_ZCOPY_DUMB_TO_REFS == 0xC0206441);
+static_assert(DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE == 0xC0086442);
+
+static struct platform_device *xzc_pdev;
+static struct dentry *xzc_debugfs;
+
+static void xzc_postclose(struct drm_device *drm, struct drm_file *file)
+{
+	xzc_file_release_waits(to_xzc_device(drm), file);
+}
+
+static const struct drm_ioctl_desc xzc_ioctls[] = {
+	DRM_IOCTL_DEF_DRV(XEN_ZCOPY_DUMB_FROM_REFS, xzc_ioctl_from_refs, DRM_AUTH),
+	DRM_IOCTL_DEF_DRV(XEN_ZCOPY_DUMB_TO_REFS, xzc_ioctl_to_refs, DRM_AUTH),
+	DRM_IOCTL_DEF_DRV(XEN_ZCOPY_DUMB_WAIT_FREE, xzc_ioctl_wait_free, DRM_AUTH),
+};
+
+DEFINE_DRM_GEM_FOPS(xzc_fops);
+
+static const struct drm_driver xzc_driver = {
+	.driver_features = DRIVER_GEM,
+	.postclose = xzc_postclose,
+	.gem_prime_import_sg_table = xzc_gem_import_sg_table,
+	XZC_PRIME_DRIVER_HOOKS
+	.ioctls = xzc_ioctls,
+	.num_ioctls = ARRAY_SIZE(xzc_ioctls),
+	.fops = &xzc_fops,
+	.name = XENDRM_ZCOPY_DRIVER_NAME,
+	.desc = "Xen PV DRM zero copy",
+	XZC_DRIVER_DATE
+	.major = 1,
+	.minor = 0,
+	.patchlevel = 1,
+};
+
+/* Live counters, one "name value" per line: debugfs and sysfs show the same. */
+static int xzc_stats_print(struct xzc_device *xdev, char *buf, size_t len)
+{
+	return scnprintf(buf, len,
+			 "live_objects %lld\nmapped_foreign_pages %lld\nuser_mapped_pages %lld\n"
+			 "granted_pages %lld\ndeferred_reclaims %lld\ndeferred_reclaims_total %lld\n"
+			 "waiters %lld\n",
+			 atomic64_read(&xdev->live_objects), atomic64_read(&xdev->mapped_pages),
+			 atomic64_read(&xdev->user_mapped_pages),
+			 atomic64_read(&xdev->granted_pages),
+			 atomic64_read(&xdev->deferred_pending),
+			 atomic64_read(&xdev->deferred_total), atomic64_read(&xdev->waiters));
+}
+
+static ssize_t stats_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct drm_device *drm = dev_get_drvdata(dev);
+
+	return xzc_stats_print(to_xzc_device(drm), buf, PAGE_SIZE);
+}
+static DEVICE_ATTR_RO(stats);
+
+static int xzc_debugfs_stats_show(struct seq_file *m, void *unused)
+{
+	char buf[512];
+
+	xzc_stats_print(m->private, buf, sizeof(buf));
+	seq_puts(m, buf);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(xzc_debugfs_stats);
+
+static int xzc_probe(struct platform_device *pdev)
+{
+	struct xzc_device *xdev;
+	int ret;
+
+	ret = dma_coerce_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+	if (ret)
+		return ret;
+	xdev = devm_drm_dev_alloc(&pdev->dev, &xzc_driver, struct xzc_device, drm);
+	if (IS_ERR(xdev))
+		return PTR_ERR(xdev);
+	xa_init_flags(&xdev->waits, XA_FLAGS_ALLOC1);
+	spin_lock_init(&xdev->reclaim_lock);
+	INIT_LIST_HEAD(&xdev->reclaim_list);
+	INIT_DELAYED_WORK(&xdev->reclaim_work, xzc_reclaim_work);
+	/* everything the ioctls use is ready before the node appears */
+	platform_set_drvdata(pdev, &xdev->drm);
+
+	ret = device_create_file(&pdev->dev, &dev_attr_stats);
+	if (ret)
+		return ret;
+	ret = drm_dev_register(&xdev->drm, 0);
+	if (ret)
+		goto err_remove_stats;
+	xzc_debugfs = debugfs_create_dir(XENDRM_ZCOPY_DRIVER_NAME, NULL);
+	debugfs_create_file("stats", 0444, xzc_debugfs, xdev, &xzc_debugfs_stats_fops);
+	drm_info(&xdev->drm, "Xen zero-copy helper on minor %d (%s domain)\n",
+		 xdev->drm.primary->index, xen_pv_domain() ? "PV" : "auto-translated");
+	return 0;
+
+err_remove_stats:
+	device_remove_file(&pdev->dev, &dev_attr_stats);
+	return ret;
+}
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+static void xzc_remove(struct platform_device *pdev)
+#else
+static int xzc_remove(struct platform_device *pdev)
+#endif
+{
+	struct drm_device *drm = platform_get_drvdata(pdev);
+	struct xzc_device *xdev = to_xzc_device(drm);
+
+	debugfs_remove_recursive(xzc_debugfs);
+	drm_dev_unregister(drm);
+	device_remove_file(&pdev->dev, &dev_attr_stats);
+	/* deferred reclaims hold module references: none can be left here */
+	cancel_delayed_work_sync(&xdev->reclaim_work);
+	WARN_ON(!xzc_reclaim_all(xdev));
+	xa_destroy(&xdev->waits);
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
+	return 0;
+#endif
+}
+
+static struct platform_driver xzc_platform_driver = {
+	.probe = xzc_probe,
+	.remove = xzc_remove,
+	.driver = {
+		.name = XENDRM_ZCOPY_DRIVER_NAME,
+	},
+};
+
+static int __init xzc_init(void)
+{
+	int ret;
+
+	if (!xen_domain()) {
+		pr_err("xen_drm_zcopy: not running under Xen\n");
+		return -ENODEV;
+	}
+	if (XEN_PAGE_SIZE != PAGE_SIZE) {
+		pr_err("xen_drm_zcopy: XEN_PAGE_SIZE (%lu) != PAGE_SIZE (%lu) is not supported\n",
+		       XEN_PAGE_SIZE, PAGE_SIZE);
+		return -ENODEV;
+	}
+	if (!xen_initial_domain())
+		pr_warn("xen_drm_zcopy: not the initial domain: only useful in a driver domain\n");
+
+	ret = platform_driver_register(&xzc_platform_driver);
+	if (ret)
+		return ret;
+	xzc_pdev = platform_device_register_simple(XENDRM_ZCOPY_DRIVER_NAME, 0, NULL, 0);
+	if (IS_ERR(xzc_pdev)) {
+		ret = PTR_ERR(xzc_pdev);
+		goto err_unregister_driver;
+	}
+	return 0;
+
+err_unregister_driver:
+	platform_driver_unregister(&xzc_platform_driver);
+	return ret;
+}
+
+static void __exit xzc_exit(void)
+{
+	platform_device_unregister(xzc_pdev);
+	platform_driver_unregister(&xzc_platform_driver);
+}
+
+module_init(xzc_init);
+module_exit(xzc_exit);
+
+MODULE_DESCRIPTION("Xen zero-copy helper DRM driver: grant references <-> dma-buf");
+MODULE_LICENSE("Dual MIT/GPL");
+MODULE_IMPORT_NS(DMA_BUF);

@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * xen_drm_zcopy GEM objects: FROM_REFS (a guest's granted pages mapped into
+ * Dom0), imported dma-bufs granted to a guest by TO_REFS, wait handles.
+ */
+#include <linux/dma-buf.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <drm/drm_prime.h>
+#include <xen/grant_table.h>
+#include <xen/page.h>
+#include <xen/xen.h>
+#include <xen/interface/xen.h>
+
+#include "xen_zcopy.h"
+
+#define XZC_RECLAIM_INTERVAL	(HZ / 2)
+
+static const struct drm_gem_object_funcs xzc_gem_funcs;
+
+/* Errno for a failed grant operation status. */
+static int xzc_gnttab_errno(s16 status)
+{
+	switch (status) {
+	case GNTST_bad_domain:
+		return -ESRCH;
+	case GNTST_permission_denied:
+		return -EPERM;
+	case GNTST_no_device_space:
+	case GNTST_eagain:
+		return -ENOMEM;
+	default:
+		return -EINVAL;
+	}
+}
+
+static void xzc_wait_release(struct kref *ref)
+{
+	kfree(container_of(ref, struct xzc_wait, ref));
+}
+
+/* Unmaps the foreign pages that are mapped and releases the backing pages. */
+static void xzc_unmap_foreign(struct xzc_device *xdev, struct xzc_obj *obj)
+{
+	struct gnttab_unmap_grant_ref *ops;
+	struct gntab_unmap_queue_data q;
+	struct page **pages;
+	u32 i, n = 0;
+
+	if (!obj->pages)
+		return;
+	ops = kvcalloc(obj->num_pages, sizeof(*ops), GFP_KERNEL);
+	pages = kvcalloc(obj->num_pages, sizeof(*pages), GFP_KERNEL);
+	if (!ops || !pages) {
+		/* Never free pages that may still map a guest's frames. */
+		pr_err("xen_drm_zcopy: out of memory unmapping %u pages: leaking them\n",
+		       obj->num_pages);
+		kvfree(ops);
+		kvfree(pages);
+		return;
+	}
+	for (i = 0; i < obj->num_pages; i++) {
+		if (obj->handles[i] == INVALID_GRANT_HANDLE)
+			continue;
+		gnttab_set_unmap_op(&ops[n],
+				    (phys_addr_t)pfn_to_kaddr(page_to_xen_pfn(obj->pages[i])),
+				    GNTMAP_host_map, obj->handles[i]);
+		pages[n++] = obj->pages[i];
+	}
+	if (n) {
+		q = (struct gntab_unmap_queue_data){
+			.unmap_ops = ops, .pages = pages, .count = n,
+		};
+		if (gnttab_unmap_refs_sync(&q))
+			pr_err("xen_drm_zcopy: grant unmap failed\n");
+		for (i = 0; i < n; i++)
+			if (ops[i].status != GNTST_okay)
+				pr_err("xen_drm_zcopy: unmapping a page failed: %d\n",
+				       ops[i].status);
+		atomic64_sub(n, &xdev->mapped_pages);
+	}
+	gnttab_free_pages(obj->num_pages, obj->pages);
+	kvfree(ops);
+	kvfree(pages);
+}
+
+/* Maps every ref into obj->pages; all or nothing. */
+static int xzc_map_foreign(struct xzc_device *xdev, struct xzc_obj *obj)
+{
+	struct gnttab_map_grant_ref *ops;
+	int ret;
+	u32 i;
+
+	ret = gnttab_alloc_pages(obj->num_pages, obj->pages);
+	if (ret)
+		return -ENOMEM;
+	ops = kvcalloc(obj->num_pages, sizeof(*ops), GFP_KERNEL);
+	if (!ops) {
+		ret = -ENOMEM;
+		goto err_free_pages;
+	}
+	for (i = 0; i < obj->num_pages; i++)
+		gnttab_set_map_op(&ops[i],
+				  (phys_addr_t)pfn_to_kaddr(page_to_xen_pfn(obj->pages[i])),
+				  GNTMAP_host_map, obj->refs[i], obj->domid);
+	ret = gnttab_map_refs(ops, NULL, obj->pages, obj->num_pages);
+	for (i = 0; i < obj->num_pages; i++) {
+		if (ops[i].status == GNTST_okay) {
+			obj->handles[i] = ops[i].handle;
+			atomic64_inc(&xdev->mapped_pages);
+		} else if (!ret) {
+			pr_debug("xen_drm_zcopy: page %u of dom%u: status %d\n",
+				 i, obj->domid, ops[i].status);
+			ret = xzc_gnttab_errno(ops[i].status);
+		}
+	}
+	kvfree(ops);
+	if (ret) {
+		/* unmaps exactly the entries that mapped, then frees the pages */
+		xzc_unmap_foreign(xdev, obj);
+		return ret;
+	}
+	return 0;
+
+err_free_pages:
+	gnttab_free_pages(obj->num_pages, obj->pages);
+	return ret;
+}
+
+static struct xzc_obj *xzc_obj_alloc(struct drm_device *drm, enum xzc_kind kind,
+				     u32 num_pages)
+{
+	struct xzc_obj *obj = kzalloc(sizeof(*obj), GFP_KERNEL);
+
+	if (!obj)
+		return NULL;
+	obj->kind = kind;
+	obj->num_pages = num_pages;
+	obj->base.funcs = &xzc_gem_funcs;
+	mutex_init(&obj->lock);
+	INIT_LIST_HEAD(&obj->reclaim_link);
+	INIT_LIST_HEAD(&obj->umaps);
+	drm_gem_private_object_init(drm, &obj->base, (size_t)num_pages << PAGE_SHIFT);
+	atomic64_inc(&to_xzc_device(drm)->live_objects);
+	return obj;
+}
+
+static void xzc_obj_destroy(struct xzc_device *xdev, struct xzc_obj *obj)
+{
+	drm_gem_object_release(&obj->base);
+	kvfree(obj->granted);
+	kvfree(obj->refs);
+	kvfree(obj->pages);
+	kvfree(obj->handles);
+	mutex_destroy(&obj->lock);
+	kfree(obj);
+	atomic64_dec(&xdev->live_objects);
+}
+
+/* Ends foreign access for every ref still granted; true when none is left. */
+static bool xzc_end_grants(struct xzc_device *xdev, struct xzc_obj *obj)
+{
+	bool all = true;
+	u32 i;
+
+	for (i = 0; i < obj->num_pages; i++) {
+		if (obj->granted[i] == INVALID_GRANT_REF)
+			continue;
+		if (gnttab_try_end_foreign_access(obj->granted[i])) {
+			obj->granted[i] = INVALID_GRANT_REF;
+			atomic64_dec(&xdev->granted_pages);
+		} else {
+			all = false;
+		}
+	}
+	return all;
+}
+
+/*
+ * Frees what is left of an imported object once no guest maps its pages: the
+ * dma-buf attachment keeps the exporter's pages alive until then.
+ */
+static void xzc_imported_finish(struct xzc_device *xdev, struct xzc_obj *obj)
+{
+	drm_prime_gem_destroy(&obj->base, obj->sgt);
+	xzc_obj_destroy(xdev, obj);
+}
+
+static void xzc_gem_free(struct drm_gem_object *gem)
+{
+	struct xzc_device *xdev = to_xzc_device(gem->dev);
+	struct xzc_obj *obj = to_xzc_obj(gem);
+	struct xzc_wait *wait = obj->wait;
+
+	if (obj->kind == XZC_IMPORTED) {
+		if (obj->granted && !xzc_end_grants(xdev, obj)) {
+			/* A guest still maps some pages: keep them until it lets go. */
+			__module_get(THIS_MODULE);
+			atomic64_inc(&xdev->deferred_pending);
+			atomic64_inc(&xdev->deferred_total);
+			spin_lock(&xdev->reclaim_lock);
+			list_add_tail(&obj->reclaim_link, &xdev->reclaim_list);
+			spin_unlock(&xdev->reclaim_lock);
+			schedule_delayed_work(&xdev->reclaim_work, XZC_RECLAIM_INTERVAL);
+			return;
+		}
+		xzc_imported_finish(xdev, obj);
+		return;
+	}
+
+	xzc_unmap_foreign(xdev, obj);
+	xzc_obj_destroy(xdev, obj);
+	if (wait) {
+		/* Grants unmapped and pages released: now waiters may go. */
+		complete_all(&wait->freed);
+		xa_cmpxchg(&xdev->waits, wait->id, wait, NULL, 0);
+		kref_put(&wait->ref, xzc_wait_release);	/* the xarray's */
+		kref_put(&wait->ref, xzc_wait_release);	/* the object's */
+	}
+}
+
+/* Retries ending the grants of objects a guest was still using. */
+bool xzc_reclaim_all(struct xzc_device *xdev)
+{
+	struct xzc_obj *obj, *tmp;
+	LIST_HEAD(done);
+	bool empty;
+
+	spin_lock(&xdev->reclaim_lock);
+	list_for_each_entry_safe(obj, tmp, &xdev->reclaim_list, reclaim_link)
+		if (xzc_end_grants(xdev, obj))
+			list_move_tail(&obj->reclaim_link, &done);
+	empty = list_empty(&xdev->reclaim_list);
+	spin_unlock(&xdev->reclaim_lock);
+
+	list_for_each_entry_safe(obj, tmp, &done, reclaim_link) {
+		list_del(&obj->reclaim_link);
+		xzc_imported_finish(xdev, obj);
+		atomic64_dec(&xdev->deferred_pending);
+		module_put(THIS_MODULE);
+	}
+	return empty;
+}
+
+void xzc_reclaim_work(struct work_struct *work)
+{
+	struct xzc_device *xdev = container_of(to_delayed_work(work), struct xzc_device,
+					       reclaim_work);
+
+	if (!xzc_reclaim_all(xdev))
+		schedule_delayed_work(&xdev->reclaim_work, XZC_RECLAIM_INTERVAL);
+}
+
+static struct sg_table *xzc_gem_get_sg_table(struct drm_gem_object *gem)
+{
+	struct xzc_obj *obj = to_xzc_obj(gem);
+
+	if (obj->kind != XZC_FROM_REFS)
+		return ERR_PTR(-EINVAL);
+	return drm_prime_pages_to_sg(gem->dev, obj->pages, obj->num_pages);
+}
+
+static const struct drm_gem_object_funcs xzc_gem_funcs = {
+	.free = xzc_gem_free,
+	.get_sg_table = xzc_gem_get_sg_table,
+	.mmap = xzc_gem_mmap,
+	.vm_ops = &xzc_vm_ops,
+};
+
+/* A valid foreign domain: not reserved (DOMID_SELF, DOMID_IO, ...). */
+static bool xzc_domid_ok(u64 domid)
+{
+	return domid < DOMID_FIRST_RESERVED;
+}
+
+int xzc_ioctl_from_refs(struct drm_device *drm, void *data, struct drm_file *file)
+{
+	struct drm_xen_zcopy_dumb_from_refs *req = data;
+	struct drm_mode_create_dumb *dumb = &req->dumb;
+	struct xzc_device *xdev = to_xzc_device(drm);
+	u32 __user *urefs = (u32 __user *)req->grefs;
+	u8 *raw = data;
+	struct xzc_wait *wait;
+	struct xzc_obj *obj;
+	u64 pitch, size, needed;
+	u32 handle, id;
+	int ret;
+
+	/* implicit padding after num_grefs and at the end must be zero */
+	if (memchr_inv(raw + 4, 0, 4) || memchr_inv(raw + 60, 0, 4))
+		return -EINVAL;
+	if (!req->num_grefs || req->num_grefs > xzc_max_pages || !urefs)
+		return -EINVAL;
+	if (!dumb->width || !dumb->height || !dumb->bpp || dumb->bpp % 8)
+		return -EINVAL;
+	if (dumb->flags & ~XEN_ZCOPY_FROM_REFS_FLAGS)
+		return -EINVAL;
+	if (dumb->flags & XEN_ZCOPY_FROM_REFS_FLAG_CONTIGUOUS)
+		return -EOPNOTSUPP;
+	if (!xzc_domid_ok(req->otherend_id))
+		return -EINVAL;
+	pitch = DIV_ROUND_UP((u64)dumb->width * dumb->bpp, 8);
+	if (pitch > U32_MAX)
+		return -EINVAL;
+	size = pitch * dumb->height;
+	needed = DIV_ROUND_UP(size, PAGE_SIZE);
+	/* more refs than needed are mapped; the object is num_grefs pages */
+	if (req->num_grefs < needed)
+		return -EINVAL;
+
+	obj = xzc_obj_alloc(drm, XZC_FROM_REFS, req->num_grefs);
+	if (!obj)
+		return -ENOMEM;
+	obj->domid = req->otherend_id;
+	obj->refs = kvmalloc_array(obj->num_pages, sizeof(*obj->refs), GFP_KERNEL);
+	obj->pages = kvcalloc(obj->num_pages, sizeof(*obj->pages), GFP_KERNEL);
+	obj->handles = kvmalloc_array(obj->num_pages, sizeof(*obj->handles), GFP_KERNEL);
+	wait = kzalloc(sizeof(*wait), GFP_KERNEL);
+	if (!obj->refs || !obj->pages || !obj->handles || !wait) {
+		ret = -ENOMEM;
+		goto err_free_obj;
+	}
+	memset(obj->handles, 0xff, obj->num_pages * sizeof(*obj->handles));
+	if (copy_from_user(obj->refs, urefs, obj->num_pages * sizeof(u32))) {
+		ret = -EFAULT;
+		goto err_free_obj;
+	}
+	ret = xzc_map_foreign(xdev, obj);
+	if (ret)
+		goto err_free_obj_unmapped;
+
+	kref_init(&wait->ref);		/* the object's reference */
+	kref_get(&wait->ref);		/* the xarray's reference */
+	init_completion(&wait->freed);
+	wait->owner = file;
+	ret = xa_alloc_cyclic(&xdev->waits, &id, wait, XA_LIMIT(1, U32_MAX),
+			      &xdev->next_wait_id, GFP_KERNEL);
+	if (ret < 0) {
+		kfree(wait);
+		goto err_put_obj;
+	}
+	wait->id = id;
+	obj->wait = wait;
+
+	/* From here on the object's free callback undoes everything. */
+	ret = drm_gem_handle_create(file, &obj->base, &handle);
+	if (ret)
+		goto err_put_obj;
+	drm_gem_object_put(&obj->base);	/* the handle holds it now */
+
+	dumb->pitch = pitch;
+	dumb->size = size;
+	dumb->handle = handle;
+	req->wait_handle = id;
+	return 0;
+
+err_put_obj:
+	drm_gem_object_put(&obj->base);
+	return ret;
+err_free_obj_unmapped:
+	/* xzc_map_foreign released the backing pages on failure */
+	kvfree(obj->pages);
+	obj->pages = NULL;
+err_free_obj:
+	kfree(wait);
+	xzc_obj_destroy(xdev, obj);
+	return ret;
+}
+
+struct drm_gem_object *xzc_gem_import_sg_table(struct drm_device *drm,
+					       struct dma_buf_attachment *attach,
+					       struct sg_table *sgt)
+{
+	size_t size = attach->dmabuf->size;
+	struct scatterlist *sg;
+	struct xzc_obj *obj;
+	u64 pages = 0;
+	int i;
+
+	if (!size || !PAGE_ALIGNED(size) || size / PAGE_SIZE > xzc_max_pages)
+		return ERR_PTR(-EINVAL);
+	/* Only struct page backed, page-aligned memory can be granted. */
+	for_each_sgtable_sg(sgt, sg, i) {
+		if (!sg_page(sg) || sg->offset || !PAGE_ALIGNED(sg->length))
+			return ERR_PTR(-EINVAL);
+		pages += sg->length >> PAGE_SHIFT;
+	}
+	if (pages != size / PAGE_SIZE)
+		return ERR_PTR(-EINVAL);
+
+	obj = xzc_obj_alloc(drm, XZC_IMPORTED, size / PAGE_SIZE);
+	if (!obj)
+		return ERR_PTR(-ENOMEM);
+	obj->sgt = sgt;
+	return &obj->base;
+}
+
+int xzc_ioctl_to_refs(struct drm_device *drm, void *data, struct drm_file *file)
+{
+	struct drm_xen_zcopy_dumb_to_refs *req = data;
+	struct xzc_device *xdev = to_xzc_device(drm);
+	u32 __user *urefs = (u32 __user *)req->grefs;
+	u8 *raw = data;
+	struct drm_gem_object *gem;
+	struct sg_page_iter iter;
+	struct xzc_obj *obj;
+	grant_ref_t *refs;
+	u32 i = 0;
+	int ret;
+
+	if (memchr_inv(raw + 4, 0, 4) || memchr_inv(raw + 28, 0, 4))
+		return -EINVAL;
+	if (!req->num_grefs || !urefs || !xzc_domid_ok(req->otherend_id))
+		return -EINVAL;
+	gem = drm_gem_object_lookup(file, req->handle);	/* held until the end */
+	if (!gem)
+		return -EINVAL;
+	obj = to_xzc_obj(gem);
+	if (obj->kind != XZC_IMPORTED || !obj->sgt) {
+		ret = -EINVAL;
+		goto out_put;
+	}
+	if (req->num_grefs != obj->num_pages) {
+		ret = -EINVAL;
+		goto out_put;
+	}
+	mutex_lock(&obj->lock);
+	if (obj->granted) {
+		ret = -EBUSY;
+		goto out_unlock;
+	}
+	refs = kvmalloc_array(obj->num_pages, sizeof(*refs), GFP_KERNEL);
+	if (!refs) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	for_each_sgtable_page(obj->sgt, &iter, 0) {
+		if (i == obj->num_pages)
+			break;
+		ret = gnttab_grant_foreign_access(req->otherend_id,
+						  xen_page_to_gfn(sg_page_iter_page(&iter)), 0);
+		if (ret < 0)	/* -ENOSPC: grant table exhausted */
+			goto err_end_access;
+		refs[i++] = ret;
+		atomic64_inc(&xdev->granted_pages);
+	}
+	if (i != obj->num_pages) {
+		ret = -EINVAL;
+		goto err_end_access;
+	}
+	if (copy_to_user(urefs, refs, obj->num_pages * sizeof(u32))) {
+		ret = -EFAULT;
+		goto err_end_access;
+	}
+	obj->domid = req->otherend_id;
+	obj->granted = refs;
+	mutex_unlock(&obj->lock);
+	drm_gem_object_put(gem);
+	return 0;
+
+err_end_access:
+	/* The refs never reached user space, so no guest can be using them. */
+	while (i--) {
+		gnttab_end_foreign_access(refs[i], NULL);
+		atomic64_dec(&xdev->granted_pages);
+	}
+	kvfree(refs);
+out_unlock:
+	mutex_unlock(&obj->lock);
+out_put:
+	drm_gem_object_put(gem);
+	return ret;
+}
+
+int xzc_ioctl_wait_free(struct drm_device *drm, void *data, struct drm_file *file)
+{
+	struct drm_xen_zcopy_dumb_wait_free *req = data;
+	struct xzc_device *xdev = to_xzc_device(drm);
+	struct xzc_wait *wait;
+	long left;
+
+	xa_lock(&xdev->waits);
+	wait = xa_load(&xdev->waits, req->wait_handle);
+	if (wait && (wait->owner != file || !kref_get_unless_zero(&wait->ref)))
+		wait = NULL;
+	xa_unlock(&xdev->waits);
+	if (!wait)
+		return -ENOENT;	/* unknown, another file's, or already freed */
+
+	atomic64_inc(&xdev->waiters);
+	left = wait_for_completion_killable_timeout(&wait->freed,
+						    msecs_to_jiffies(req->wait_to_ms));
+	atomic64_dec(&xdev->waiters);
+	kref_put(&wait->ref, xzc_wait_release);
+	if (left > 0)
+		return 0;
+	return left ? (int)left : -ETIMEDOUT;
+}
+
+/* The file is going away: its wait handles go with it. */
+void xzc_file_release_waits(struct xzc_device *xdev, struct drm_file *file)
+{
+	struct xzc_wait *wait;
+	unsigned long id;
+
+	xa_for_each(&xdev->waits, id, wait) {
+		if (wait->owner != file)
+			continue;
+		if (xa_cmpxchg(&xdev->waits, id, wait, NULL, 0) == wait)
+			kref_put(&wait->ref, xzc_wait_release);
+	}
+}
