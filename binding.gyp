@@ -8,7 +8,10 @@
         "native/fd.cc",
         "native/drm.cc",
         "native/gntalloc.cc",
-        "native/gntdev.cc"
+        "native/gntdev.cc",
+        "native/pool.cc",
+        "native/zcopy.cc",
+        "native/dmabuf.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

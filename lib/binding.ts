@@ -28,6 +28,33 @@ export interface GntallocGrant {
   refs: Uint32Array;
 }
 
+/** `DRM_IOCTL_MODE_CREATE_DUMB` result. */
+export interface DumbBuffer {
+  handle: number;
+  pitch: number;
+  size: number;
+}
+
+/** `DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS` result. */
+export interface FromRefsResult {
+  /** GEM handle on the zcopy device fd. */
+  handle: number;
+  pitch: number;
+  /** pitch x height in bytes. */
+  size: number;
+  /** For `zcopyWaitFree`; scoped to the fd that created it. */
+  waitHandle: number;
+}
+
+/** State of the addon's blocking-call thread pool. */
+export interface PoolStats {
+  threads: number;
+  idle: number;
+  queued: number;
+  maxThreads: number;
+  outstanding: number;
+}
+
 /** mmap protection bits accepted by {@link NativeBinding.mmap}. */
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
@@ -53,6 +80,34 @@ export interface NativeBinding {
   /** Maps `refs` of `domid`; returns the mmap offset on the gntdev fd. */
   gntdevMapGrantRefs(fd: number, domid: number, refs: Uint32Array): number;
   gntdevUnmapGrantRef(fd: number, index: number, count: number): void;
+
+  drmPrimeHandleToFd(fd: number, handle: number): number;
+  drmPrimeFdToHandle(fd: number, dmabufFd: number): number;
+  drmGemClose(fd: number, handle: number): void;
+  drmModeCreateDumb(fd: number, width: number, height: number, bpp: number): DumbBuffer;
+  drmModeMapDumb(fd: number, handle: number): number;
+
+  /** DMA_BUF_IOCTL_SYNC with {@link NativeBinding.DMA_BUF_SYNC} flags. */
+  dmabufSync(fd: number, flags: number): void;
+  readonly DMA_BUF_SYNC: { READ: number; WRITE: number; START: number; END: number };
+
+  /** FROM_REFS on the blocking pool. */
+  zcopyFromRefs(fd: number, domid: number, refs: Uint32Array, width: number, height: number, bpp: number,
+    flags?: number): Promise<FromRefsResult>;
+  /** TO_REFS on the blocking pool: `count` must equal the imported buffer's pages. */
+  zcopyToRefs(fd: number, handle: number, domid: number, count: number): Promise<Uint32Array>;
+  /** WAIT_FREE on the blocking pool; rejects with code ETIMEDOUT or ENOENT. */
+  zcopyWaitFree(fd: number, waitHandle: number, timeoutMs: number): Promise<void>;
+  /**
+   * Issues ioctl `request` with raw struct bytes (updated in place with what
+   * the kernel returned) and returns the errno (0 on success). `refs` sets the
+   * pointer at offset 8: a Uint32Array, 'null' or 'unmapped'.
+   */
+  zcopyIoctlRaw(fd: number, request: number, bytes: Uint8Array, refs?: Uint32Array | 'null' | 'unmapped'): number;
+  readonly zcopyIoctls: { FROM_REFS: number; TO_REFS: number; WAIT_FREE: number; FLAG_CONTIGUOUS: number };
+
+  poolSetMaxThreads(maxThreads: number): void;
+  poolStats(): PoolStats;
 }
 
 /** Shape of the errors the addon throws (like Node's own fs errors). */

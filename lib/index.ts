@@ -4,4 +4,4 @@
  * @module
  */
 export { native, isNativeError, PROT_READ, PROT_WRITE } from './binding.js';
-export type { NativeBinding, NativeError, DrmVersion, GntallocGrant } from './binding.js';
+export type { NativeBinding, NativeError, DrmVersion, GntallocGrant, DumbBuffer, FromRefsResult, PoolStats } from './binding.js';

@@ -1,6 +1,7 @@
 // Entry point of the xen_zcopy addon: thin mechanism over the kernel
 // interfaces. Policy (validation, lifetime, teardown order) lives in lib/.
 #include "addon.h"
+#include "pool.h"
 
 namespace {
 
@@ -9,6 +10,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xzc::InitDrm(env, exports);
   xzc::InitGntalloc(env, exports);
   xzc::InitGntdev(env, exports);
+  xzc::InitPool(env, exports);
+  xzc::InitZcopy(env, exports);
+  xzc::InitDmabuf(env, exports);
   return exports;
 }
 

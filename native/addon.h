@@ -9,5 +9,7 @@ void InitFd(Napi::Env env, Napi::Object exports);
 void InitDrm(Napi::Env env, Napi::Object exports);
 void InitGntalloc(Napi::Env env, Napi::Object exports);
 void InitGntdev(Napi::Env env, Napi::Object exports);
+void InitZcopy(Napi::Env env, Napi::Object exports);
+void InitDmabuf(Napi::Env env, Napi::Object exports);
 
 }  // namespace xzc

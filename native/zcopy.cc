@@ -1,0 +1,159 @@
+// The xen_drm_zcopy ioctls (kernel-module/xen_zcopy_drm.h). All three can
+// block (grant mapping of large buffers, waiting for a free), so they run on
+// the blocking pool and return promises.
+#include <fcntl.h>
+#include <sys/ioctl.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+#include "errors.h"
+#include "pool.h"
+#include "xen_zcopy_drm.h"
+
+// The 2018 ABI on LP64, as the module checks it too.
+static_assert(sizeof(drm_xen_zcopy_dumb_from_refs) == 64, "FROM_REFS layout");
+static_assert(offsetof(drm_xen_zcopy_dumb_from_refs, dumb) == 24, "FROM_REFS layout");
+static_assert(offsetof(drm_xen_zcopy_dumb_from_refs, wait_handle) == 56, "FROM_REFS layout");
+static_assert(sizeof(drm_xen_zcopy_dumb_to_refs) == 32, "TO_REFS layout");
+static_assert(sizeof(drm_xen_zcopy_dumb_wait_free) == 8, "WAIT_FREE layout");
+static_assert(DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS == 0xC0406440, "FROM_REFS number");
+static_assert(DRM_IOCTL_XEN_ZCOPY_DUMB_TO_REFS == 0xC0206441, "TO_REFS number");
+static_assert(DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE == 0xC0086442, "WAIT_FREE number");
+
+namespace xzc {
+namespace {
+
+std::vector<uint32_t> ArgRefs(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+    throw Napi::TypeError::New(info.Env(), "refs must be a Uint32Array");
+  Napi::Uint32Array a = info[i].As<Napi::Uint32Array>();
+  return std::vector<uint32_t>(a.Data(), a.Data() + a.ElementLength());
+}
+
+// zcopyFromRefs(fd, domid, refs, width, height, bpp, flags)
+//   -> Promise<{ handle, pitch, size, waitHandle }>
+Napi::Value FromRefs(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  auto req = std::make_shared<drm_xen_zcopy_dumb_from_refs>();
+  *req = {};
+  req->otherend_id = ArgUint32(info, 1, "domid");
+  auto refs = std::make_shared<std::vector<uint32_t>>(ArgRefs(info, 2));
+  req->dumb.width = ArgUint32(info, 3, "width");
+  req->dumb.height = ArgUint32(info, 4, "height");
+  req->dumb.bpp = ArgUint32(info, 5, "bpp");
+  req->dumb.flags = info.Length() > 6 ? ArgUint32(info, 6, "flags") : 0;
+  req->num_grefs = static_cast<uint32_t>(refs->size());
+  req->grefs = refs->empty() ? nullptr : refs->data();
+  auto job = std::make_unique<BlockingJob>();
+  job->syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS";
+  job->work = [fd, req, refs] {
+    return IoctlRetry(fd, DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS, req.get()) < 0 ? errno : 0;
+  };
+  job->resolve = [req](Napi::Env env) -> Napi::Value {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("handle", req->dumb.handle);
+    o.Set("pitch", req->dumb.pitch);
+    o.Set("size", static_cast<double>(req->dumb.size));
+    o.Set("waitHandle", req->wait_handle);
+    return o;
+  };
+  return RunBlocking(info.Env(), std::move(job));
+}
+
+// zcopyToRefs(fd, handle, domid, count) -> Promise<Uint32Array>
+Napi::Value ToRefs(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  auto req = std::make_shared<drm_xen_zcopy_dumb_to_refs>();
+  *req = {};
+  req->handle = ArgUint32(info, 1, "handle");
+  req->otherend_id = ArgUint32(info, 2, "domid");
+  uint32_t count = ArgUint32(info, 3, "count");
+  if (count > (1u << 24)) throw Napi::RangeError::New(info.Env(), "count must be at most 2^24");
+  auto refs = std::make_shared<std::vector<uint32_t>>(count);
+  req->num_grefs = count;
+  req->grefs = count ? refs->data() : nullptr;
+  auto job = std::make_unique<BlockingJob>();
+  job->syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_TO_REFS";
+  job->work = [fd, req, refs] {
+    return IoctlRetry(fd, DRM_IOCTL_XEN_ZCOPY_DUMB_TO_REFS, req.get()) < 0 ? errno : 0;
+  };
+  job->resolve = [refs](Napi::Env env) -> Napi::Value {
+    Napi::Uint32Array out = Napi::Uint32Array::New(env, refs->size());
+    for (size_t i = 0; i < refs->size(); i++) out[i] = (*refs)[i];
+    return out;
+  };
+  return RunBlocking(info.Env(), std::move(job));
+}
+
+// zcopyWaitFree(fd, waitHandle, timeoutMs) -> Promise<void>
+Napi::Value WaitFree(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  auto req = std::make_shared<drm_xen_zcopy_dumb_wait_free>();
+  req->wait_handle = ArgUint32(info, 1, "waitHandle");
+  req->wait_to_ms = ArgUint32(info, 2, "timeoutMs");
+  auto job = std::make_unique<BlockingJob>();
+  job->syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE";
+  // Not retried on EINTR: the wait is killable only, so EINTR means the
+  // process is dying anyway.
+  job->work = [fd, req] { return ioctl(fd, DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE, req.get()) < 0 ? errno : 0; };
+  job->resolve = [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
+  return RunBlocking(info.Env(), std::move(job));
+}
+
+// zcopyIoctlRaw(fd, request, bytes: Uint8Array, refsArg) -> errno (0 = ok)
+// Issues a zcopy ioctl with caller-built struct bytes, bypassing every check
+// in this addon, for probing the kernel's own validation. The `grefs` field
+// (offset 8) is set from refsArg: a Uint32Array (its address), 'null', or
+// 'unmapped' (an address with nothing mapped); undefined leaves the bytes.
+Napi::Value IoctlRaw(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  uint32_t request = ArgUint32(info, 1, "request");
+  if (info.Length() < 3 || !info[2].IsTypedArray() ||
+      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw Napi::TypeError::New(env, "bytes must be a Uint8Array");
+  Napi::Uint8Array bytes = info[2].As<Napi::Uint8Array>();
+  std::vector<uint8_t> buf(bytes.Data(), bytes.Data() + bytes.ByteLength());
+  buf.resize(buf.size() < 64 ? 64 : buf.size());
+  uint64_t ptr = 0;
+  bool setPtr = false;
+  if (info.Length() > 3 && info[3].IsTypedArray()) {
+    ptr = reinterpret_cast<uint64_t>(info[3].As<Napi::TypedArray>().ArrayBuffer().Data()) +
+          info[3].As<Napi::TypedArray>().ByteOffset();
+    setPtr = true;
+  } else if (info.Length() > 3 && info[3].IsString()) {
+    std::string mode = info[3].As<Napi::String>();
+    if (mode == "null") ptr = 0;
+    else if (mode == "unmapped") ptr = 0x1000;  // page 1 is never mapped (mmap_min_addr)
+    else throw Napi::TypeError::New(env, "refsArg must be a Uint32Array, 'null' or 'unmapped'");
+    setPtr = true;
+  }
+  if (setPtr) std::memcpy(buf.data() + 8, &ptr, sizeof(ptr));
+  int ret = ioctl(fd, request, buf.data());
+  int err = ret < 0 ? errno : 0;
+  std::memcpy(bytes.Data(), buf.data(), bytes.ByteLength());
+  return Napi::Number::New(env, err);
+}
+
+}  // namespace
+
+void InitZcopy(Napi::Env env, Napi::Object exports) {
+  exports.Set("zcopyFromRefs", Napi::Function::New(env, FromRefs, "zcopyFromRefs"));
+  exports.Set("zcopyToRefs", Napi::Function::New(env, ToRefs, "zcopyToRefs"));
+  exports.Set("zcopyWaitFree", Napi::Function::New(env, WaitFree, "zcopyWaitFree"));
+  exports.Set("zcopyIoctlRaw", Napi::Function::New(env, IoctlRaw, "zcopyIoctlRaw"));
+  Napi::Object ioctls = Napi::Object::New(env);
+  ioctls.Set("FROM_REFS", static_cast<double>(DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS));
+  ioctls.Set("TO_REFS", static_cast<double>(DRM_IOCTL_XEN_ZCOPY_DUMB_TO_REFS));
+  ioctls.Set("WAIT_FREE", static_cast<double>(DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE));
+  ioctls.Set("FLAG_CONTIGUOUS", static_cast<double>(XEN_ZCOPY_FROM_REFS_FLAG_CONTIGUOUS));
+  exports.Set("zcopyIoctls", ioctls);
+}
+
+}  // namespace xzc

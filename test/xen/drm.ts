@@ -1,0 +1,69 @@
+/** DRM helpers for the Xen suite: devices by driver name, module control. */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+import { native } from '../../lib/binding.js';
+
+const b = native();
+
+/** The /dev/dri/card* node whose DRM driver is `name`, or undefined. */
+export function findDrmNode(name: string): string | undefined {
+  for (const entry of readdirSync('/dev/dri').filter((n) => n.startsWith('card')).sort()) {
+    const path = `/dev/dri/${entry}`;
+    const fd = b.open(path);
+    try {
+      if (b.drmVersion(fd).name === name) return path;
+    } finally {
+      b.close(fd);
+    }
+  }
+  return undefined;
+}
+
+export function openDrm(name: string): number {
+  const path = findDrmNode(name);
+  if (!path) throw new Error(`no DRM device of driver ${name}`);
+  return b.open(path);
+}
+
+/** The module's live counters from sysfs. */
+export function zcopyStats(): Record<string, number> {
+  const text = readFileSync('/sys/devices/platform/xen_drm_zcopy.0/stats', 'utf8');
+  return Object.fromEntries(text.trim().split('\n').map((l) => {
+    const [k, v] = l.split(' ');
+    return [k!, Number(v)];
+  }));
+}
+
+export function moduleLoaded(): boolean {
+  try {
+    readFileSync('/sys/module/xen_drm_zcopy/refcnt');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** rmmod; returns the error text instead of throwing. */
+export function rmmod(): string | undefined {
+  try {
+    execFileSync('rmmod', ['xen_drm_zcopy'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    return undefined;
+  } catch (e) {
+    return String((e as { stderr?: Buffer }).stderr ?? e);
+  }
+}
+
+export function insmod(path: string): void {
+  execFileSync('insmod', [path], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Polls `cond` every 50 ms until it holds or `timeoutMs` passes. */
+export async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}

@@ -1,0 +1,154 @@
+/**
+ * The xen_drm_zcopy module against a real DomU and a real DRM driver (vgem),
+ * through the addon's raw bindings.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { native, PROT_READ, PROT_WRITE } from '../../lib/binding.js';
+import { openDrm, findDrmNode, insmod, moduleLoaded, rmmod, until, zcopyStats } from './drm.js';
+import { xenEnv } from './env.js';
+import { type DomU, sharedDomU } from './fixture.js';
+import { fillPattern, firstMismatch } from './pattern.js';
+
+const b = native();
+const PAGE = 4096;
+const W = 1920;
+const H = 1080;
+const PAGES = (W * H * 4) / PAGE; // 2025
+
+describe('xen_drm_zcopy', () => {
+  let zc: number;
+  let vgem: number;
+  let guest: DomU;
+
+  beforeAll(async () => {
+    expect(xenEnv().kmod, 'the harness built the module').not.toBe('');
+    expect(moduleLoaded()).toBe(true);
+    zc = openDrm('xen_drm_zcopy');
+    vgem = openDrm('vgem');
+    guest = await sharedDomU();
+  });
+
+  afterAll(() => {
+    b.close(zc);
+    b.close(vgem);
+  });
+
+  it('has the 2018 ABI and identity', () => {
+    expect(b.zcopyIoctls).toMatchObject({ FROM_REFS: 0xc0406440, TO_REFS: 0xc0206441, WAIT_FREE: 0xc0086442 });
+    expect(b.drmVersion(zc)).toMatchObject({ name: 'xen_drm_zcopy', desc: 'Xen PV DRM zero copy', major: 1 });
+  });
+
+  it('imports a guest 1080p frame into vgem; both mappings show every pixel', async () => {
+    const shared = await guest.share({ pages: PAGES, seed: 0xf00d });
+    const before = zcopyStats();
+    const buf = await b.zcopyFromRefs(zc, guest.domid, shared.refs, W, H, 32);
+    expect(buf).toMatchObject({ pitch: W * 4, size: W * H * 4 });
+    expect(buf.waitHandle).toBeGreaterThan(0);
+    expect(zcopyStats().mapped_foreign_pages - before.mapped_foreign_pages).toBe(PAGES);
+
+    const dmabuf = b.drmPrimeHandleToFd(zc, buf.handle);
+    expect(b.seekEnd(dmabuf)).toBe(PAGES * PAGE);
+    const vh = b.drmPrimeFdToHandle(vgem, dmabuf);
+
+    // through the importer's own mapping (vgem forwards to the dma-buf's mmap)
+    const vview = b.mmap(vgem, PAGES * PAGE, PROT_READ, b.drmModeMapDumb(vgem, vh));
+    expect(firstMismatch(new Uint32Array(vview), 0xf00d)).toBe(-1);
+    b.munmap(vview);
+
+    // through the dma-buf fd, bracketed by CPU access sync, writable
+    const S = b.DMA_BUF_SYNC;
+    const dview = b.mmap(dmabuf, PAGES * PAGE, PROT_READ | PROT_WRITE, 0);
+    b.dmabufSync(dmabuf, S.START | S.READ | S.WRITE);
+    const words = new Uint32Array(dview);
+    expect(firstMismatch(words, 0xf00d)).toBe(-1);
+    fillPattern(words, 0xbeef);
+    b.dmabufSync(dmabuf, S.END | S.READ | S.WRITE);
+    b.munmap(dview);
+    // Dom0's writes land in the guest's own pages: no copy anywhere.
+    expect(await guest.check(shared.id, 0xbeef)).toEqual({ match: true });
+
+    // documented teardown: importer handle, zcopy handle, dma-buf fd, wait
+    b.drmGemClose(vgem, vh);
+    b.drmGemClose(zc, buf.handle);
+    b.close(dmabuf);
+    await expect(b.zcopyWaitFree(zc, buf.waitHandle, 5000)).resolves.toBeUndefined();
+    await expect(b.zcopyWaitFree(zc, buf.waitHandle, 5000)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(zcopyStats().mapped_foreign_pages).toBe(before.mapped_foreign_pages);
+    await guest.unshare(shared.id);
+  });
+
+  it('WAIT_FREE times out while another holder keeps the dma-buf, then succeeds', async () => {
+    const shared = await guest.share({ pages: 4, seed: 1 });
+    const buf = await b.zcopyFromRefs(zc, guest.domid, shared.refs, 64, 64, 32);
+    const dmabuf = b.drmPrimeHandleToFd(zc, buf.handle);
+    b.drmGemClose(zc, buf.handle);
+    await expect(b.zcopyWaitFree(zc, buf.waitHandle, 200)).rejects.toMatchObject({
+      code: 'ETIMEDOUT', syscall: 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE',
+    });
+    const waiting = b.zcopyWaitFree(zc, buf.waitHandle, 10_000);
+    b.close(dmabuf);
+    await expect(waiting).resolves.toBeUndefined();
+    await guest.unshare(shared.id);
+  });
+
+  it('grants a vgem buffer to the guest (TO_REFS); the guest draws, Dom0 sees it; reclaim waits for the guest', async () => {
+    const dumb = b.drmModeCreateDumb(vgem, 256, 256, 32);
+    const pages = dumb.size / PAGE;
+    const vfd = b.drmPrimeHandleToFd(vgem, dumb.handle);
+    const zh = b.drmPrimeFdToHandle(zc, vfd);
+    const before = zcopyStats();
+    const refs = await b.zcopyToRefs(zc, zh, guest.domid, pages);
+    expect(refs).toHaveLength(pages);
+    expect(zcopyStats().granted_pages - before.granted_pages).toBe(pages);
+    await expect(b.zcopyToRefs(zc, zh, guest.domid, pages)).rejects.toMatchObject({ code: 'EBUSY' });
+
+    await guest.mapWrite(refs, 0x5eed);
+    const view = b.mmap(vgem, dumb.size, PROT_READ, b.drmModeMapDumb(vgem, dumb.handle));
+    expect(firstMismatch(new Uint32Array(view), 0x5eed)).toBe(-1);
+    b.munmap(view);
+
+    // The guest keeps the pages mapped while Dom0 lets go: the grants cannot
+    // end, so the pages stay with the guest until it unmaps them.
+    const held = await guest.mapHold(refs);
+    b.drmGemClose(zc, zh);
+    b.drmGemClose(vgem, dumb.handle);
+    b.close(vfd);
+    const s = zcopyStats();
+    expect(s.deferred_reclaims).toBe(before.deferred_reclaims + 1);
+    expect(s.deferred_reclaims_total).toBe(before.deferred_reclaims_total + 1);
+    expect(rmmod()).toMatch(/in use|busy/i);
+    await guest.unmap(held);
+    expect(await until(() => zcopyStats().deferred_reclaims === before.deferred_reclaims, 10_000)).toBe(true);
+    expect(zcopyStats().granted_pages).toBe(before.granted_pages);
+  });
+
+  it('refuses TO_REFS on a FROM_REFS buffer and a wrong page count', async () => {
+    const shared = await guest.share({ pages: 1, seed: 2 });
+    const buf = await b.zcopyFromRefs(zc, guest.domid, shared.refs, 16, 16, 32);
+    await expect(b.zcopyToRefs(zc, buf.handle, guest.domid, 1)).rejects.toMatchObject({ code: 'EINVAL' });
+    const dumb = b.drmModeCreateDumb(vgem, 64, 64, 32);
+    const vfd = b.drmPrimeHandleToFd(vgem, dumb.handle);
+    const zh = b.drmPrimeFdToHandle(zc, vfd);
+    await expect(b.zcopyToRefs(zc, zh, guest.domid, dumb.size / PAGE + 1)).rejects.toMatchObject({ code: 'EINVAL' });
+    b.drmGemClose(zc, zh);
+    b.drmGemClose(vgem, dumb.handle);
+    b.close(vfd);
+    b.drmGemClose(zc, buf.handle);
+    await b.zcopyWaitFree(zc, buf.waitHandle, 5000);
+    await guest.unshare(shared.id);
+  });
+
+  it('is refused by rmmod while a client holds it, unloads after, and reloads', async () => {
+    expect(rmmod()).toMatch(/in use|busy/i);
+    b.close(zc);
+    b.close(vgem);
+    expect(rmmod()).toBeUndefined();
+    expect(findDrmNode('xen_drm_zcopy')).toBeUndefined();
+    insmod(xenEnv().kmod);
+    expect(await until(() => findDrmNode('xen_drm_zcopy') !== undefined, 5000)).toBe(true);
+    zc = openDrm('xen_drm_zcopy');
+    vgem = openDrm('vgem');
+    expect(zcopyStats()).toMatchObject({ live_objects: 0, mapped_foreign_pages: 0, granted_pages: 0, deferred_reclaims: 0 });
+  });
+});
