@@ -73,9 +73,10 @@ struct drm_xen_zcopy_dumb_to_refs {
 
 /*
  * DRM_XEN_ZCOPY_DUMB_WAIT_FREE: wait up to wait_to_ms for the buffer of
- * wait_handle to be freed (grants unmapped, pages released). 0 = freed,
- * ETIMEDOUT, ENOENT = unknown or already freed. Wait handles belong to the
- * file that created them.
+ * wait_handle to be freed (grants unmapped, pages released). 0 = freed (at
+ * once if it already was; this consumes the handle), ETIMEDOUT, ENOENT =
+ * unknown, another file's, or already waited for. Wait handles belong to the
+ * file that created them. The wait is killable.
  */
 #define DRM_XEN_ZCOPY_DUMB_WAIT_FREE	0x02
 

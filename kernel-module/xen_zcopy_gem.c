@@ -215,9 +215,12 @@ static void xzc_gem_free(struct drm_gem_object *gem)
 	xzc_obj_destroy(xdev, obj);
 	if (wait) {
 		/* Grants unmapped and pages released: now waiters may go. */
+		/*
+		 * The handle stays in the xarray, completed, until a WAIT_FREE
+		 * consumes it or its file closes: the first wait after the free
+		 * returns 0, later ones ENOENT.
+		 */
 		complete_all(&wait->freed);
-		xa_cmpxchg(&xdev->waits, wait->id, wait, NULL, 0);
-		kref_put(&wait->ref, xzc_wait_release);	/* the xarray's */
 		kref_put(&wait->ref, xzc_wait_release);	/* the object's */
 	}
 }
@@ -488,12 +491,15 @@ int xzc_ioctl_wait_free(struct drm_device *drm, void *data, struct drm_file *fil
 		wait = NULL;
 	xa_unlock(&xdev->waits);
 	if (!wait)
-		return -ENOENT;	/* unknown, another file's, or already freed */
+		return -ENOENT;	/* unknown, another file's, or already waited for */
 
 	atomic64_inc(&xdev->waiters);
 	left = wait_for_completion_killable_timeout(&wait->freed,
 						    msecs_to_jiffies(req->wait_to_ms));
 	atomic64_dec(&xdev->waiters);
+	/* a successful wait consumes the handle (concurrent waiters all return 0) */
+	if (left > 0 && xa_cmpxchg(&xdev->waits, wait->id, wait, NULL, 0) == wait)
+		kref_put(&wait->ref, xzc_wait_release);
 	kref_put(&wait->ref, xzc_wait_release);
 	if (left > 0)
 		return 0;

@@ -26,13 +26,23 @@ export function openDrm(name: string): number {
   return b.open(path);
 }
 
+export interface ZcopyStats {
+  live_objects: number;
+  mapped_foreign_pages: number;
+  user_mapped_pages: number;
+  granted_pages: number;
+  deferred_reclaims: number;
+  deferred_reclaims_total: number;
+  waiters: number;
+}
+
 /** The module's live counters from sysfs. */
-export function zcopyStats(): Record<string, number> {
+export function zcopyStats(): ZcopyStats {
   const text = readFileSync('/sys/devices/platform/xen_drm_zcopy.0/stats', 'utf8');
   return Object.fromEntries(text.trim().split('\n').map((l) => {
     const [k, v] = l.split(' ');
     return [k!, Number(v)];
-  }));
+  })) as unknown as ZcopyStats;
 }
 
 export function moduleLoaded(): boolean {

@@ -51,10 +51,17 @@ describe('xen_drm_zcopy', () => {
     expect(b.seekEnd(dmabuf)).toBe(PAGES * PAGE);
     const vh = b.drmPrimeFdToHandle(vgem, dmabuf);
 
-    // through the importer's own mapping (vgem forwards to the dma-buf's mmap)
-    const vview = b.mmap(vgem, PAGES * PAGE, PROT_READ, b.drmModeMapDumb(vgem, vh));
+    // through the importer: vgem hands back the same dma-buf for its handle
+    // (DRM refuses dumb mmap offsets for imported buffers, so user space maps
+    // imports through their dma-buf; the mmap lands in this driver)
+    const vfd = b.drmPrimeHandleToFd(vgem, vh);
+    expect(b.seekEnd(vfd)).toBe(PAGES * PAGE);
+    const vview = b.mmap(vfd, PAGES * PAGE, PROT_READ, 0);
     expect(firstMismatch(new Uint32Array(vview), 0xf00d)).toBe(-1);
+    expect(zcopyStats().user_mapped_pages).toBe(PAGES);
     b.munmap(vview);
+    b.close(vfd);
+    expect(zcopyStats().user_mapped_pages).toBe(0);
 
     // through the dma-buf fd, bracketed by CPU access sync, writable
     const S = b.DMA_BUF_SYNC;
@@ -134,8 +141,25 @@ describe('xen_drm_zcopy', () => {
     b.drmGemClose(zc, zh);
     b.drmGemClose(vgem, dumb.handle);
     b.close(vfd);
+    // the last handle frees it at once: the wait reports it and is consumed
     b.drmGemClose(zc, buf.handle);
-    await b.zcopyWaitFree(zc, buf.waitHandle, 5000);
+    await expect(b.zcopyWaitFree(zc, buf.waitHandle, 0)).resolves.toBeUndefined();
+    await expect(b.zcopyWaitFree(zc, buf.waitHandle, 0)).rejects.toMatchObject({ code: 'ENOENT' });
+    await guest.unshare(shared.id);
+  });
+
+  it('frees cleanly when the creating file closes before the dma-buf', async () => {
+    const shared = await guest.share({ pages: 4, seed: 3 });
+    const zc2 = openDrm('xen_drm_zcopy');
+    const buf = await b.zcopyFromRefs(zc2, guest.domid, shared.refs, 64, 64, 32);
+    const dmabuf = b.drmPrimeHandleToFd(zc2, buf.handle);
+    // wait handles belong to their file: another file cannot see it
+    await expect(b.zcopyWaitFree(zc, buf.waitHandle, 10)).rejects.toMatchObject({ code: 'ENOENT' });
+    const before = zcopyStats().live_objects;
+    b.close(zc2);
+    expect(zcopyStats().live_objects).toBe(before);
+    b.close(dmabuf);
+    expect(zcopyStats().live_objects).toBe(before - 1);
     await guest.unshare(shared.id);
   });
 
