@@ -30,4 +30,13 @@ static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
 #define XZC_DRIVER_DATE
 #endif
 
+/* platform_driver.remove returns void from 6.11 on. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
+typedef int xzc_remove_ret;
+#define XZC_REMOVE_RETURN return 0
+#else
+typedef void xzc_remove_ret;
+#define XZC_REMOVE_RETURN return
+#endif
+
 #endif /* XEN_ZCOPY_COMPAT_H */

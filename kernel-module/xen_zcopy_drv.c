@@ -138,11 +138,7 @@ err_remove_stats:
 	return ret;
 }
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
-static void xzc_remove(struct platform_device *pdev)
-#else
-static int xzc_remove(struct platform_device *pdev)
-#endif
+static xzc_remove_ret xzc_remove(struct platform_device *pdev)
 {
 	struct drm_device *drm = platform_get_drvdata(pdev);
 	struct xzc_device *xdev = to_xzc_device(drm);
@@ -154,9 +150,7 @@ static int xzc_remove(struct platform_device *pdev)
 	cancel_delayed_work_sync(&xdev->reclaim_work);
 	WARN_ON(!xzc_reclaim_all(xdev));
 	xa_destroy(&xdev->waits);
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
-	return 0;
-#endif
+	XZC_REMOVE_RETURN;
 }
 
 static struct platform_driver xzc_platform_driver = {
