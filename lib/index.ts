@@ -1,7 +1,35 @@
 /**
  * xen-zcopy: zero-copy sharing of display buffers between Xen domains.
  *
+ * Dom0 backend: {@link ZeroCopyDevice} imports a guest's grant references as a
+ * {@link DmaBuf} ({@link ZeroCopyDevice.importGuestBuffer}) and grants a Dom0
+ * dma-buf to a guest ({@link ZeroCopyDevice.exportToGuest}); {@link DrmDevice}
+ * hands dma-bufs to real DRM drivers; {@link probe} says what the host offers.
+ *
  * @module
  */
+export {
+  ZeroCopyDevice,
+  GuestBuffer,
+  GrantedBuffer,
+  DmaBuf,
+  DrmDevice,
+  findDrmNode,
+  bufferGeometry,
+  checkRefs,
+  MAX_DOMID,
+  DEFAULT_RELEASE_TIMEOUT_MS,
+} from './device.js';
+export type { BufferFormat, ImportOptions, OpenOptions, ReleaseResult, MappedDmaBuf } from './device.js';
+export { probe } from './probe.js';
+export type { Capabilities } from './probe.js';
+export {
+  XenZcopyError,
+  ValidationError,
+  ClosedError,
+  DeviceNotFoundError,
+  XenZcopySystemError,
+  TimeoutError,
+} from './errors.js';
 export { native, isNativeError, PROT_READ, PROT_WRITE } from './binding.js';
 export type { NativeBinding, NativeError, DrmVersion, GntallocGrant, DumbBuffer, FromRefsResult, PoolStats } from './binding.js';
