@@ -80,6 +80,8 @@ export interface NativeBinding {
   /** Maps `refs` of `domid`; returns the mmap offset on the gntdev fd. */
   gntdevMapGrantRefs(fd: number, domid: number, refs: Uint32Array): number;
   gntdevUnmapGrantRef(fd: number, index: number, count: number): void;
+  /** IOCTL_GNTDEV_GRANT_COPY of whole pages into `dest`, on the blocking pool. */
+  gntdevGrantCopyFromRefs(fd: number, domid: number, refs: Uint32Array, dest: Uint8Array): Promise<void>;
 
   drmPrimeHandleToFd(fd: number, handle: number): number;
   drmPrimeFdToHandle(fd: number, dmabufFd: number): number;

@@ -21,6 +21,9 @@ export {
   DEFAULT_RELEASE_TIMEOUT_MS,
 } from './device.js';
 export type { BufferFormat, ImportOptions, OpenOptions, ReleaseResult, MappedDmaBuf } from './device.js';
+export { GrantAllocator, GrantMapper } from './grants.js';
+export type { SharedPages, MappedGrants } from './grants.js';
+export { buildPageDirectory, parsePageDirectory, directoryPages, REFS_PER_DIRECTORY_PAGE } from './displif.js';
 export { probe } from './probe.js';
 export type { Capabilities } from './probe.js';
 export {

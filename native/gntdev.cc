@@ -12,11 +12,17 @@ typedef uint16_t domid_t;
 #include <cstdlib>
 #include <memory>
 
+#include <vector>
+
 #include "addon.h"
 #include "errors.h"
+#include "pool.h"
 
 namespace xzc {
 namespace {
+
+// GNTCOPY_source_gref from Xen's public grant_table.h (not in the Linux UAPI).
+constexpr uint16_t kCopySourceGref = 1u << 0;
 
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
@@ -57,9 +63,56 @@ Napi::Value UnmapGrantRef(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// gntdevGrantCopyFromRefs(fd, domid, refs, dest: Uint8Array) -> Promise<void>
+// Copies page i of the foreign grants into dest[i * 4096 ...] with one
+// IOCTL_GNTDEV_GRANT_COPY (Xen does the copy). dest must stay alive and
+// unchanged in size until the promise settles.
+Napi::Value GrantCopyFromRefs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  uint32_t domid = ArgUint32(info, 1, "domid");
+  if (domid > 0xffff) throw Napi::RangeError::New(env, "domid must fit in 16 bits");
+  if (info.Length() < 4 || !info[2].IsTypedArray() || !info[3].IsTypedArray())
+    throw Napi::TypeError::New(env, "expected refs: Uint32Array and dest: Uint8Array");
+  Napi::Uint32Array refs = info[2].As<Napi::Uint32Array>();
+  Napi::Uint8Array dest = info[3].As<Napi::Uint8Array>();
+  size_t count = refs.ElementLength();
+  if (dest.ByteLength() < count * 4096) throw Napi::RangeError::New(env, "dest is smaller than refs.length pages");
+  auto segs = std::make_shared<std::vector<gntdev_grant_copy_segment>>(count);
+  for (size_t i = 0; i < count; i++) {
+    gntdev_grant_copy_segment& seg = (*segs)[i];
+    seg = {};
+    seg.source.foreign.ref = refs[i];
+    seg.source.foreign.offset = 0;
+    seg.source.foreign.domid = static_cast<domid_t>(domid);
+    seg.dest.virt = dest.Data() + i * 4096;
+    seg.len = 4096;
+    seg.flags = kCopySourceGref;
+  }
+  // Keep the destination's memory alive for the worker.
+  auto keep = std::make_shared<Napi::Reference<Napi::Uint8Array>>(Napi::Persistent(dest));
+  auto job = std::make_unique<BlockingJob>();
+  job->syscall = "IOCTL_GNTDEV_GRANT_COPY";
+  job->work = [fd, segs] {
+    ioctl_gntdev_grant_copy op{};
+    op.count = static_cast<unsigned int>(segs->size());
+    op.segments = segs->data();
+    if (IoctlRetry(fd, IOCTL_GNTDEV_GRANT_COPY, &op) < 0) return errno;
+    for (const auto& seg : *segs)
+      if (seg.status != 0) return EIO;  // GNTST_* of the first failed segment
+    return 0;
+  };
+  job->resolve = [keep](Napi::Env e) -> Napi::Value {
+    keep->Reset();
+    return e.Undefined();
+  };
+  return RunBlocking(env, std::move(job));
+}
+
 }  // namespace
 
 void InitGntdev(Napi::Env env, Napi::Object exports) {
+  exports.Set("gntdevGrantCopyFromRefs", Napi::Function::New(env, GrantCopyFromRefs, "gntdevGrantCopyFromRefs"));
   exports.Set("gntdevMapGrantRefs", Napi::Function::New(env, MapGrantRefs, "gntdevMapGrantRefs"));
   exports.Set("gntdevUnmapGrantRef", Napi::Function::New(env, UnmapGrantRef, "gntdevUnmapGrantRef"));
 }

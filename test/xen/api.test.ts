@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
-  DeviceNotFoundError, DmaBuf, DrmDevice, GuestBuffer, probe, TimeoutError, ValidationError, ZeroCopyDevice,
+  DeviceNotFoundError, DmaBuf, DrmDevice, GrantAllocator, GrantMapper, GuestBuffer, probe, TimeoutError, ValidationError,
+  ZeroCopyDevice,
 } from '../../lib/index.js';
 import { native } from '../../lib/binding.js';
 import { renderDemo } from './demo-image.js';
@@ -102,6 +103,28 @@ describe('TypeScript API (real devices)', () => {
     expect(missing).toMatchObject({ code: 'ESRCH', syscall: 'DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS' });
     expect(() => DrmDevice.open('no-such-driver')).toThrow(DeviceNotFoundError);
     expect(() => new DmaBuf(-1)).toThrow(/dma-buf size/);
+  });
+
+  it('plays the frontend with GrantAllocator and maps or copies with GrantMapper', async () => {
+    // Dom0 -> guest: share pages, the guest checks them
+    const alloc = GrantAllocator.open();
+    const shared = alloc.share(guest.domid, 8);
+    fillPattern(new Uint32Array(shared.buffer.buffer, shared.buffer.byteOffset, shared.buffer.length / 4), 31);
+    expect(await guest.mapVerify(shared.refs, 31)).toEqual({ match: true });
+    shared.close();
+    shared.close();
+    alloc.close();
+    // guest -> Dom0: map, and copy with GRANT_COPY
+    const theirs = await guest.share({ pages: 8, seed: 32 });
+    const mapper = GrantMapper.open();
+    const m = mapper.map(guest.domid, theirs.refs);
+    expect(firstMismatch(new Uint32Array(m.buffer.buffer, m.buffer.byteOffset, m.buffer.length / 4), 32)).toBe(-1);
+    m.close();
+    const copy = await mapper.copyFrom(guest.domid, theirs.refs);
+    expect(firstMismatch(new Uint32Array(copy.buffer), 32)).toBe(-1);
+    mapper.close();
+    expect(() => mapper.map(guest.domid, theirs.refs)).toThrow(/closed/);
+    await guest.unshare(theirs.id);
   });
 
   it('keeps the event loop free while 16 waits are pending', async () => {
