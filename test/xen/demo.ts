@@ -66,6 +66,11 @@ try {
   granted.close();
   mine.close();
   step('the guest drew into the Dom0 buffer; Dom0 sees every pixel -> demo-out/dom0-buffer.png');
+  // what was drawn, for checking the PNGs afterwards (test/xen/check-demo.ts)
+  writeFileSync(join(outDir, 'demo.json'), `${JSON.stringify({
+    width: WIDTH, height: HEIGHT, domid: guest.domid,
+    images: { 'guest-frame.png': { style: 0, frame: 1 }, 'dom0-buffer.png': { style: 1, frame: 0 } },
+  }, null, 2)}\n`);
 } finally {
   vgem.close();
   await zc.close();
