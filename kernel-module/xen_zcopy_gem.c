@@ -27,6 +27,7 @@ static int xzc_gnttab_errno(s16 status)
 	switch (status) {
 	case GNTST_bad_domain:
 		return -ESRCH;
+	case GNTST_general_error:	/* entry not granted to us, or read-only */
 	case GNTST_permission_denied:
 		return -EPERM;
 	case GNTST_no_device_space:

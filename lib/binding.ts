@@ -63,6 +63,8 @@ export interface NativeBinding {
   /** open(2) with O_CLOEXEC; read-write unless `write` is false. */
   open(path: string, write?: boolean): number;
   close(fd: number): void;
+  /** close(2) on the blocking pool (the last close of a dma-buf can take long). */
+  closeAsync(fd: number): Promise<void>;
   /** fcntl(F_DUPFD_CLOEXEC). */
   dup(fd: number): number;
   /** lseek(fd, 0, SEEK_END): the size of a dma-buf. */

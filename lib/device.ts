@@ -181,12 +181,26 @@ export class DmaBuf {
 
   /** Releases importers' handles, then closes the fd. Idempotent. */
   close(): void {
-    if (this.#fd < 0) return;
+    const fd = this.#detach();
+    if (fd >= 0) this.#b.close(fd);
+  }
+
+  /**
+   * Like close(), but the close(2) runs off the JS thread: closing the last
+   * reference to a guest buffer unmaps all its grants inside the kernel.
+   */
+  async closeAsync(): Promise<void> {
+    const fd = this.#detach();
+    if (fd >= 0) await this.#b.closeAsync(fd);
+  }
+
+  #detach(): number {
+    if (this.#fd < 0) return -1;
     for (const dev of [...this.imports]) dev.release(this);
     const fd = this.#fd;
     this.#fd = -1;
     leaks.unregister(this);
-    this.#b.close(fd);
+    return fd;
   }
 }
 
@@ -377,7 +391,7 @@ export class GuestBuffer {
         this.#dev.gemClose(this.#handle);
         this.#handle = 0;
       }
-      this.dmabuf.close();
+      await this.dmabuf.closeAsync();
       return this.released(timeoutMs);
     })();
     return this.#closing;

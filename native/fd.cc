@@ -9,6 +9,7 @@
 
 #include "addon.h"
 #include "errors.h"
+#include "pool.h"
 
 namespace xzc {
 namespace {
@@ -48,6 +49,18 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   // close() must not be retried on EINTR on Linux: the fd is gone either way.
   if (close(fd) < 0 && errno != EINTR) ThrowErrno(info.Env(), errno, "close");
   return info.Env().Undefined();
+}
+
+// closeAsync(fd) -> Promise<void>: close on the blocking pool. Closing the
+// last reference to a dma-buf runs its whole teardown (for a guest buffer:
+// unmapping every grant) inside close(2), so it must not run on the JS thread.
+Napi::Value CloseAsync(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  auto job = std::make_unique<BlockingJob>();
+  job->syscall = "close";
+  job->work = [fd] { return close(fd) < 0 && errno != EINTR ? errno : 0; };
+  job->resolve = [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
+  return RunBlocking(info.Env(), std::move(job));
 }
 
 Napi::Value Dup(const Napi::CallbackInfo& info) {
@@ -103,6 +116,7 @@ void InitFd(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("dup", Napi::Function::New(env, Dup, "dup"));
+  exports.Set("closeAsync", Napi::Function::New(env, CloseAsync, "closeAsync"));
   exports.Set("seekEnd", Napi::Function::New(env, SeekEnd, "seekEnd"));
   exports.Set("mmap", Napi::Function::New(env, Mmap, "mmap"));
   exports.Set("munmap", Napi::Function::New(env, Munmap, "munmap"));

@@ -48,6 +48,10 @@ export function fakeBinding(): Fake {
       calls.push(`close ${fd}`);
       if (!open.delete(fd)) throw errnoError('EBADF', 9, 'close');
     },
+    async closeAsync(fd: number) {
+      calls.push(`close ${fd}`);
+      if (!open.delete(fd)) throw errnoError('EBADF', 9, 'close');
+    },
     dup(fd: number) {
       calls.push(`dup ${fd}`);
       return newFd();
