@@ -136,6 +136,25 @@ describe('bad input', () => {
     expect(after.mapped_foreign_pages).toBe(before.mapped_foreign_pages);
   });
 
+  it('returns no stray bytes: padding and unused fields come back as sent (fill-and-check)', () => {
+    for (let round = 0; round < 8; round++) {
+      const bytes = fromRefsBytes({ width: 64, height: 64 }, 4, guest.domid);
+      // the outputs are pre-filled with a marker the kernel must overwrite
+      new DataView(bytes.buffer).setUint32(40, 0xa5a5a5a5, true);
+      new DataView(bytes.buffer).setUint32(44, 0xa5a5a5a5, true);
+      new DataView(bytes.buffer).setBigUint64(48, 0xa5a5a5a5a5a5a5a5n, true);
+      new DataView(bytes.buffer).setUint32(56, 0xa5a5a5a5, true);
+      expect(b.zcopyIoctlRaw(zc, IOC.FROM_REFS, bytes, good.refs.subarray(0, 4))).toBe(0);
+      const v = new DataView(bytes.buffer);
+      expect([v.getUint32(4, true), v.getUint32(60, true)]).toEqual([0, 0]);
+      expect(v.getUint32(44, true)).toBe(256); // pitch
+      expect(v.getBigUint64(48, true)).toBe(16384n); // size
+      expect(v.getUint32(36, true)).toBe(0); // flags as sent
+      b.drmGemClose(zc, v.getUint32(40, true));
+      expect(b.zcopyIoctlRaw(zc, IOC.WAIT_FREE, new Uint8Array(new Uint32Array([v.getUint32(56, true), 0]).buffer))).toBe(0);
+    }
+  });
+
   it('TO_REFS, WAIT_FREE and other ioctls: specific errnos, nothing granted', async () => {
     const before = zcopyStats();
     const cases: [string, () => number, string][] = [];
