@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 
 namespace xzc {
 
@@ -66,6 +67,23 @@ uint64_t ArgUint64(const Napi::CallbackInfo& info, size_t i, const char* name) {
     throw Napi::RangeError::New(info.Env(), std::string(name) + " must be a safe non-negative integer or a bigint");
   return static_cast<uint64_t>(v);
 }
+
+static Napi::TypedArray ArgTyped(const Napi::CallbackInfo& info, size_t i, const char* name,
+                                 napi_typedarray_type type, const char* type_name) {
+  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type)
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a " + type_name);
+  return info[i].As<Napi::TypedArray>();
+}
+
+Napi::Uint32Array ArgUint32Array(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return ArgTyped(info, i, name, napi_uint32_array, "Uint32Array").As<Napi::Uint32Array>();
+}
+
+Napi::Uint8Array ArgUint8Array(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return ArgTyped(info, i, name, napi_uint8_array, "Uint8Array").As<Napi::Uint8Array>();
+}
+
+void FreeDeleter::operator()(void* p) const { std::free(p); }
 
 int IoctlRetry(int fd, unsigned long request, void* arg) {
   int ret;

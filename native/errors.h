@@ -21,6 +21,13 @@ int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* name);
 uint32_t ArgUint32(const Napi::CallbackInfo& info, size_t i, const char* name);
 int ArgFd(const Napi::CallbackInfo& info, size_t i);
 uint64_t ArgUint64(const Napi::CallbackInfo& info, size_t i, const char* name);
+Napi::Uint32Array ArgUint32Array(const Napi::CallbackInfo& info, size_t i, const char* name);
+Napi::Uint8Array ArgUint8Array(const Napi::CallbackInfo& info, size_t i, const char* name);
+
+// For variable-length ioctl structs allocated with calloc.
+struct FreeDeleter {
+  void operator()(void* p) const;
+};
 
 // Retries an ioctl on EINTR; returns its result with errno preserved.
 int IoctlRetry(int fd, unsigned long request, void* arg);

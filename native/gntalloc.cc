@@ -13,10 +13,6 @@
 namespace xzc {
 namespace {
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
 // gntallocAlloc(fd, domid, count, writable) -> { index, refs: Uint32Array }
 // `index` is the mmap offset of the new pages on this fd.
 Napi::Value Alloc(const Napi::CallbackInfo& info) {

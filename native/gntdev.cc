@@ -24,19 +24,12 @@ namespace {
 // GNTCOPY_source_gref from Xen's public grant_table.h (not in the Linux UAPI).
 constexpr uint16_t kCopySourceGref = 1u << 0;
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
 // gntdevMapGrantRefs(fd, domid, refs: Uint32Array) -> index (mmap offset)
 Napi::Value MapGrantRefs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0);
   uint32_t domid = ArgUint32(info, 1, "domid");
-  if (info.Length() < 3 || !info[2].IsTypedArray() ||
-      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-    throw Napi::TypeError::New(env, "refs must be a Uint32Array");
-  Napi::Uint32Array refs = info[2].As<Napi::Uint32Array>();
+  Napi::Uint32Array refs = ArgUint32Array(info, 2, "refs");
   size_t count = refs.ElementLength();
   if (count == 0 || count > (1u << 24)) throw Napi::RangeError::New(env, "refs.length must be in 1..2^24");
   size_t size = sizeof(ioctl_gntdev_map_grant_ref) + (count - 1) * sizeof(ioctl_gntdev_grant_ref);
@@ -72,10 +65,8 @@ Napi::Value GrantCopyFromRefs(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0);
   uint32_t domid = ArgUint32(info, 1, "domid");
   if (domid > 0xffff) throw Napi::RangeError::New(env, "domid must fit in 16 bits");
-  if (info.Length() < 4 || !info[2].IsTypedArray() || !info[3].IsTypedArray())
-    throw Napi::TypeError::New(env, "expected refs: Uint32Array and dest: Uint8Array");
-  Napi::Uint32Array refs = info[2].As<Napi::Uint32Array>();
-  Napi::Uint8Array dest = info[3].As<Napi::Uint8Array>();
+  Napi::Uint32Array refs = ArgUint32Array(info, 2, "refs");
+  Napi::Uint8Array dest = ArgUint8Array(info, 3, "dest");
   size_t count = refs.ElementLength();
   if (dest.ByteLength() < count * 4096) throw Napi::RangeError::New(env, "dest is smaller than refs.length pages");
   auto segs = std::make_shared<std::vector<gntdev_grant_copy_segment>>(count);

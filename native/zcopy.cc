@@ -29,10 +29,7 @@ namespace xzc {
 namespace {
 
 std::vector<uint32_t> ArgRefs(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || !info[i].IsTypedArray() ||
-      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-    throw Napi::TypeError::New(info.Env(), "refs must be a Uint32Array");
-  Napi::Uint32Array a = info[i].As<Napi::Uint32Array>();
+  Napi::Uint32Array a = ArgUint32Array(info, i, "refs");
   return std::vector<uint32_t>(a.Data(), a.Data() + a.ElementLength());
 }
 
@@ -115,10 +112,7 @@ Napi::Value IoctlRaw(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0);
   uint32_t request = ArgUint32(info, 1, "request");
-  if (info.Length() < 3 || !info[2].IsTypedArray() ||
-      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    throw Napi::TypeError::New(env, "bytes must be a Uint8Array");
-  Napi::Uint8Array bytes = info[2].As<Napi::Uint8Array>();
+  Napi::Uint8Array bytes = ArgUint8Array(info, 2, "bytes");
   std::vector<uint8_t> buf(bytes.Data(), bytes.Data() + bytes.ByteLength());
   buf.resize(buf.size() < 64 ? 64 : buf.size());
   uint64_t ptr = 0;
