@@ -68,6 +68,9 @@ struct xzc_obj {
 	struct page **pages;
 	grant_handle_t *handles;	/* INVALID_GRANT_HANDLE where not mapped */
 	struct xzc_wait *wait;
+	bool contiguous;		/* backed by dma_vaddr, else unpopulated pages */
+	void *dma_vaddr;
+	dma_addr_t dma_addr;
 	struct list_head umaps;		/* PV user mappings (xzc_umap.link), under lock */
 
 	/* XZC_IMPORTED */
@@ -83,6 +86,10 @@ static inline struct xzc_obj *to_xzc_obj(struct drm_gem_object *gem)
 }
 
 extern unsigned int xzc_max_pages;
+extern bool xzc_contiguous;
+
+int xzc_backing_alloc(struct xzc_obj *obj, bool contiguous);
+void xzc_backing_free(struct xzc_obj *obj);
 
 int xzc_ioctl_from_refs(struct drm_device *drm, void *data, struct drm_file *file);
 int xzc_ioctl_to_refs(struct drm_device *drm, void *data, struct drm_file *file);

@@ -51,7 +51,10 @@ struct drm_xen_zcopy_dumb_from_refs {
 };
 
 /* dumb.flags of DUMB_FROM_REFS */
-/* Back the buffer with DMA-contiguous memory (not supported yet: EOPNOTSUPP). */
+/*
+ * Back the buffer with DMA-contiguous memory (a single sg entry). Refused with
+ * EOPNOTSUPP in a PV domain, where bus addresses are the guest's frames.
+ */
 #define XEN_ZCOPY_FROM_REFS_FLAG_CONTIGUOUS	(1u << 0)
 #define XEN_ZCOPY_FROM_REFS_FLAGS		XEN_ZCOPY_FROM_REFS_FLAG_CONTIGUOUS
 

@@ -26,6 +26,10 @@ unsigned int xzc_max_pages = 65536;
 module_param_named(max_pages, xzc_max_pages, uint, 0644);
 MODULE_PARM_DESC(max_pages, "Largest buffer in pages for FROM_REFS and TO_REFS (default 65536 = 256 MiB)");
 
+bool xzc_contiguous;
+module_param_named(contiguous, xzc_contiguous, bool, 0644);
+MODULE_PARM_DESC(contiguous, "Back every FROM_REFS buffer with DMA-contiguous memory (not in PV domains; default off)");
+
 /* The 2018 ABI, on 64-bit user space. */
 static_assert(sizeof(struct drm_xen_zcopy_dumb_from_refs) == 64);
 static_assert(offsetof(struct drm_xen_zcopy_dumb_from_refs, grefs) == 8);

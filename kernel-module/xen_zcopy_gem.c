@@ -83,21 +83,21 @@ static void xzc_unmap_foreign(struct xzc_device *xdev, struct xzc_obj *obj)
 				       ops[i].status);
 		atomic64_sub(n, &xdev->mapped_pages);
 	}
-	gnttab_free_pages(obj->num_pages, obj->pages);
+	xzc_backing_free(obj);
 	kvfree(ops);
 	kvfree(pages);
 }
 
 /* Maps every ref into obj->pages; all or nothing. */
-static int xzc_map_foreign(struct xzc_device *xdev, struct xzc_obj *obj)
+static int xzc_map_foreign(struct xzc_device *xdev, struct xzc_obj *obj, bool contiguous)
 {
 	struct gnttab_map_grant_ref *ops;
 	int ret;
 	u32 i;
 
-	ret = gnttab_alloc_pages(obj->num_pages, obj->pages);
+	ret = xzc_backing_alloc(obj, contiguous);
 	if (ret)
-		return -ENOMEM;
+		return ret;
 	ops = kvcalloc(obj->num_pages, sizeof(*ops), GFP_KERNEL);
 	if (!ops) {
 		ret = -ENOMEM;
@@ -127,7 +127,7 @@ static int xzc_map_foreign(struct xzc_device *xdev, struct xzc_obj *obj)
 	return 0;
 
 err_free_pages:
-	gnttab_free_pages(obj->num_pages, obj->pages);
+	xzc_backing_free(obj);
 	return ret;
 }
 
@@ -290,6 +290,7 @@ int xzc_ioctl_from_refs(struct drm_device *drm, void *data, struct drm_file *fil
 	struct xzc_wait *wait;
 	struct xzc_obj *obj;
 	u64 pitch, size, needed;
+	bool contiguous;
 	u32 handle, id;
 	int ret;
 
@@ -302,8 +303,6 @@ int xzc_ioctl_from_refs(struct drm_device *drm, void *data, struct drm_file *fil
 		return -EINVAL;
 	if (dumb->flags & ~XEN_ZCOPY_FROM_REFS_FLAGS)
 		return -EINVAL;
-	if (dumb->flags & XEN_ZCOPY_FROM_REFS_FLAG_CONTIGUOUS)
-		return -EOPNOTSUPP;
 	if (!xzc_domid_ok(req->otherend_id))
 		return -EINVAL;
 	pitch = DIV_ROUND_UP((u64)dumb->width * dumb->bpp, 8);
@@ -332,7 +331,8 @@ int xzc_ioctl_from_refs(struct drm_device *drm, void *data, struct drm_file *fil
 		ret = -EFAULT;
 		goto err_free_obj;
 	}
-	ret = xzc_map_foreign(xdev, obj);
+	contiguous = xzc_contiguous || (dumb->flags & XEN_ZCOPY_FROM_REFS_FLAG_CONTIGUOUS);
+	ret = xzc_map_foreign(xdev, obj, contiguous);
 	if (ret)
 		goto err_free_obj_unmapped;
 

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Backing pages for FROM_REFS buffers, onto which the foreign grants are
+ * mapped: unpopulated (ballooned) pages by default, or DMA-contiguous memory
+ * whose frames are handed back to Xen first (for display controllers that
+ * cannot scatter-gather; the dma-buf then has a single sg entry).
+ *
+ * Contiguous backing is refused in a PV domain: there the bus address of a
+ * page is the machine frame the grant maps, i.e. the guest's own scattered
+ * frame, so pseudo-physical contiguity buys nothing, and swiotlb-xen would
+ * try to bounce the "contiguous" segment. It is offered where the domain is
+ * auto-translated (PVH/HVM, ARM), behind XEN_ZCOPY_FROM_REFS_FLAG_CONTIGUOUS
+ * or the `contiguous` module parameter.
+ */
+#include <linux/dma-mapping.h>
+#include <linux/slab.h>
+#include <xen/grant_table.h>
+#include <xen/mem-reservation.h>
+#include <xen/page.h>
+#include <xen/xen.h>
+
+#include "xen_zcopy.h"
+
+static xen_pfn_t *xzc_frames(struct xzc_obj *obj)
+{
+	xen_pfn_t *frames = kvmalloc_array(obj->num_pages, sizeof(*frames), GFP_KERNEL);
+	u32 i;
+
+	if (frames)
+		for (i = 0; i < obj->num_pages; i++)
+			frames[i] = xen_page_to_gfn(obj->pages[i]);
+	return frames;
+}
+
+static int xzc_backing_alloc_contiguous(struct xzc_obj *obj)
+{
+	struct device *dev = obj->base.dev->dev;
+	size_t size = (size_t)obj->num_pages << PAGE_SHIFT;
+	xen_pfn_t *frames;
+	int released, ret;
+	u32 i;
+
+	if (xen_pv_domain()) {
+		pr_info_once("xen_drm_zcopy: contiguous backing is not available in a PV domain\n");
+		return -EOPNOTSUPP;
+	}
+	obj->dma_vaddr = dma_alloc_coherent(dev, size, &obj->dma_addr, GFP_KERNEL | __GFP_NOWARN);
+	if (!obj->dma_vaddr)
+		return -ENOMEM;
+	for (i = 0; i < obj->num_pages; i++)
+		obj->pages[i] = virt_to_page(obj->dma_vaddr + ((size_t)i << PAGE_SHIFT));
+	frames = xzc_frames(obj);
+	if (!frames) {
+		ret = -ENOMEM;
+		goto err_free_dma;
+	}
+	/* give the frames back to Xen: the grants are mapped in their place */
+	released = xenmem_reservation_decrease(obj->num_pages, frames);
+	if (released != obj->num_pages) {
+		/* partial: take back what was released, then fail */
+		if (released > 0 &&
+		    xenmem_reservation_increase(released, frames) != released) {
+			pr_err("xen_drm_zcopy: cannot repopulate %d frames: leaking the buffer\n",
+			       released);
+			kvfree(frames);
+			obj->dma_vaddr = NULL;
+			return -ENOMEM;
+		}
+		ret = -ENOMEM;
+		goto err_free_frames;
+	}
+	kvfree(frames);
+	ret = gnttab_pages_set_private(obj->num_pages, obj->pages);
+	if (ret) {
+		xzc_backing_free(obj);
+		return ret;
+	}
+	obj->contiguous = true;
+	return 0;
+
+err_free_frames:
+	kvfree(frames);
+err_free_dma:
+	dma_free_coherent(dev, size, obj->dma_vaddr, obj->dma_addr);
+	obj->dma_vaddr = NULL;
+	return ret;
+}
+
+int xzc_backing_alloc(struct xzc_obj *obj, bool contiguous)
+{
+	if (contiguous)
+		return xzc_backing_alloc_contiguous(obj);
+	return gnttab_alloc_pages(obj->num_pages, obj->pages) ? -ENOMEM : 0;
+}
+
+/* Releases the backing; the grants must be unmapped already. */
+void xzc_backing_free(struct xzc_obj *obj)
+{
+	xen_pfn_t *frames;
+	int got;
+
+	if (!obj->dma_vaddr) {
+		gnttab_free_pages(obj->num_pages, obj->pages);
+		return;
+	}
+	gnttab_pages_clear_private(obj->num_pages, obj->pages);
+	frames = xzc_frames(obj);
+	got = frames ? xenmem_reservation_increase(obj->num_pages, frames) : 0;
+	kvfree(frames);
+	if (got != obj->num_pages) {
+		/* unpopulated frames must never reach the page allocator */
+		pr_err("xen_drm_zcopy: repopulated %d of %u frames: leaking the buffer\n",
+		       got, obj->num_pages);
+	} else {
+		dma_free_coherent(obj->base.dev->dev, (size_t)obj->num_pages << PAGE_SHIFT,
+				  obj->dma_vaddr, obj->dma_addr);
+	}
+	obj->dma_vaddr = NULL;
+}
