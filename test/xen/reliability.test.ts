@@ -119,6 +119,98 @@ describe('reliability', () => {
     expect(await idle()).toBe(true);
   });
 
+  it('races GEM_CLOSE against TO_REFS and the final free against WAIT_FREE', async () => {
+    const zc = openDrm('xen_drm_zcopy');
+    const vgem = openDrm('vgem');
+    const outcomes = new Map<string, number>();
+    const note = (k: string) => outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+    for (let i = 0; i < 40; i++) {
+      // TO_REFS runs on the addon's pool while the handle is closed on this thread
+      const dumb = b.drmModeCreateDumb(vgem, 64, 64, 32);
+      const vfd = b.drmPrimeHandleToFd(vgem, dumb.handle);
+      const zh = b.drmPrimeFdToHandle(zc, vfd);
+      const granting = b.zcopyToRefs(zc, zh, guest.domid, 4).then(() => 'granted', (e: { code: string }) => e.code);
+      b.drmGemClose(zc, zh);
+      note(`to_refs:${await granting}`);
+      b.drmGemClose(vgem, dumb.handle);
+      b.close(vfd);
+      // WAIT_FREE pending on the pool while the last reference goes away
+      const r = await b.zcopyFromRefs(zc, guest.domid, buf.refs.subarray(0, 4), 32, 32, 32);
+      const fd = b.drmPrimeHandleToFd(zc, r.handle);
+      b.drmGemClose(zc, r.handle);
+      const waiting = b.zcopyWaitFree(zc, r.waitHandle, 5000).then(() => 'freed', (e: { code: string }) => e.code);
+      b.close(fd);
+      note(`wait:${await waiting}`);
+    }
+    b.close(zc);
+    b.close(vgem);
+    figures.races = Object.fromEntries(outcomes);
+    // every TO_REFS either won (and its grants were ended) or lost cleanly
+    for (const k of outcomes.keys()) expect(['to_refs:granted', 'to_refs:EINVAL', 'wait:freed']).toContain(k);
+    expect(outcomes.get('wait:freed')).toBe(40);
+    expect(await until(() => zcopyStats().granted_pages === 0 && zcopyStats().live_objects === 0, 10_000)).toBe(true);
+  });
+
+  it('reports grant exhaustion cleanly on both sides, leaving nothing half-done', async () => {
+    // guest side (a guest of its own, large enough to run out of grants
+    // before memory): gntalloc fails; what was shared stays usable
+    const big = await DomU.start({ name: `xzc-exhaust-${process.pid}`, memoryMb: 256 });
+    const shares: SharedBuffer[] = [];
+    let guestError = '';
+    for (let i = 0; i < 40 && !guestError; i++) {
+      try {
+        shares.push(await big.share({ pages: 2048, seed: i }));
+      } catch (e) {
+        guestError = (e as Error).message;
+      }
+    }
+    expect(guestError).toMatch(/No space left/);
+    const dev = ZeroCopyDevice.open();
+    const last = await dev.importGuestBuffer({ domid: big.domid, refs: shares.at(-1)!.refs, width: 1024, height: 2048, bpp: 32 });
+    expect(await last.close()).toBe('freed');
+    await dev.close();
+    for (const s of shares) await big.unshare(s.id);
+    // The guest kernel frees the refs of a failed or ended share on its own
+    // schedule: record whether it recovers, the module has nothing to do here.
+    let recovered = false;
+    for (let i = 0; i < 20 && !recovered; i++) {
+      try {
+        await big.unshare((await big.share({ pages: 2048, seed: 1 })).id);
+        recovered = true;
+      } catch {
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    await big.destroy();
+    // Dom0 side: TO_REFS of ever larger vgem buffers until Dom0's grant table is full
+    const zc = openDrm('xen_drm_zcopy');
+    const vgem = openDrm('vgem');
+    const held: { zh: number; vh: number; fd: number }[] = [];
+    let dom0Error = '';
+    for (let i = 0; i < 8 && !dom0Error; i++) {
+      const dumb = b.drmModeCreateDumb(vgem, 2048, 2048, 32); // 4096 pages
+      const fd = b.drmPrimeHandleToFd(vgem, dumb.handle);
+      const zh = b.drmPrimeFdToHandle(zc, fd);
+      held.push({ zh, vh: dumb.handle, fd });
+      const before = zcopyStats().granted_pages;
+      try {
+        await b.zcopyToRefs(zc, zh, guest.domid, dumb.size / 4096);
+      } catch (e) {
+        dom0Error = (e as { code: string }).code;
+        expect(zcopyStats().granted_pages).toBe(before); // no partial grants
+      }
+    }
+    figures.exhaustion = { guest: guestError, guestBuffersBeforeLimit: shares.length, guestRecoveredWithin10s: recovered, dom0: dom0Error || 'none within 8 x 4096 pages', dom0Buffers: held.length };
+    for (const h of held) {
+      b.drmGemClose(zc, h.zh);
+      b.drmGemClose(vgem, h.vh);
+      b.close(h.fd);
+    }
+    b.close(zc);
+    b.close(vgem);
+    expect(await until(() => zcopyStats().granted_pages === 0, 10_000)).toBe(true);
+  });
+
   it('refuses non-root users and unauthenticated clients', async () => {
     const node = findDrmNode('xen_drm_zcopy')!;
     expect(statSync(node).mode & 0o777).toBe(0o600);
