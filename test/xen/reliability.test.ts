@@ -69,6 +69,12 @@ describe('reliability', () => {
     });
     expect(await until(() => zcopyStats().waiters === 1, 5000)).toBe(true);
     expect(zcopyStats()).toMatchObject({ live_objects: 1, mapped_foreign_pages: 2025, user_mapped_pages: 2025 });
+    // two processes on the device at once: this one imports the same pages too
+    const both = ZeroCopyDevice.open();
+    const mine = await both.importGuestBuffer({ domid: guest.domid, refs: buf.refs, width: 1920, height: 1080, bpp: 32 });
+    expect(zcopyStats()).toMatchObject({ live_objects: 2, mapped_foreign_pages: 4050 });
+    expect(await mine.close()).toBe('freed');
+    await both.close();
     child.kill('SIGKILL');
     expect(await idle()).toBe(true);
     // a new process (this one) works
