@@ -15,8 +15,7 @@
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
-        "kernel-module",
-        "/usr/include/libdrm"
+        "kernel-module"
       ],
       "defines": [
         "NAPI_VERSION=9",

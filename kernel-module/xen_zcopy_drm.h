@@ -21,8 +21,11 @@
 #include <drm/drm_mode.h>
 #else
 #include <stdint.h>
+/* libdrm's headers, unless the includer defined these (native/drm_uapi.h) */
+#ifndef XZC_HAVE_DRM_UAPI
 #include "drm.h"
 #include "drm_mode.h"
+#endif
 #endif
 
 #if defined(__cplusplus)

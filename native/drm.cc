@@ -1,8 +1,9 @@
 // DRM core ioctls.
 #include <fcntl.h>
 
-#include <drm.h>
-#include <drm_mode.h>
+#include "drm_uapi.h"
+
+static_assert(DRM_CLOEXEC == O_CLOEXEC && DRM_RDWR == O_RDWR, "DRM PRIME flags are the open(2) flags");
 
 #include <cerrno>
 #include <string>

@@ -12,6 +12,7 @@
 
 #include "addon.h"
 #include "errors.h"
+#include "drm_uapi.h"
 #include "pool.h"
 #include "xen_zcopy_drm.h"
 

@@ -7,7 +7,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT=$REPO/.cache/bench
 mkdir -p "$OUT"
-gcc -O2 -Wall -Wextra -Werror -I/usr/include/libdrm -I"$REPO/kernel-module" \
+gcc -O2 -Wall -Wextra -Werror -I"$REPO/native" -I"$REPO/kernel-module" \
 	-o "$OUT/zcbench" "$REPO/test/bench/zcbench.c"
 export XZC_ZCBENCH=$OUT/zcbench
 cd "$REPO"

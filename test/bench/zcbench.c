@@ -23,12 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <drm.h>
-#include <drm_mode.h>
 typedef uint32_t grant_ref_t;
 typedef uint16_t domid_t;
 #include <xen/gntdev.h>
 
+#include "drm_uapi.h"
 #include "xen_zcopy_drm.h"
 
 static uint64_t now_ns(void)
