@@ -13,6 +13,7 @@
 #include <drm/drm_file.h>
 #include <drm/drm_gem.h>
 #include <xen/grant_table.h>
+#include <xen/xen.h>
 
 #include "xen_zcopy_drm.h"
 
@@ -20,7 +21,8 @@ struct xzc_device {
 	struct drm_device drm;
 	/*
 	 * Wait handles of FROM_REFS objects, id >= 1 -> struct xzc_wait. The
-	 * xarray's own lock guards lookups that take a reference.
+	 * xarray's own lock guards lookups that take a reference, the
+	 * allocation cursor and every xzc_file.waits count.
 	 */
 	struct xarray waits;
 	u32 next_wait_id;		/* cyclic allocation cursor, under the xa lock */
@@ -44,6 +46,11 @@ static inline struct xzc_device *to_xzc_device(struct drm_device *drm)
 	return container_of(drm, struct xzc_device, drm);
 }
 
+/* Per open file: how many wait handles it holds (bounded by max_wait_handles). */
+struct xzc_file {
+	unsigned int waits;		/* under xzc_device.waits' xa lock */
+};
+
 /* Signalled once a FROM_REFS object is freed; outlives it while waited on. */
 struct xzc_wait {
 	struct kref ref;
@@ -63,19 +70,28 @@ struct xzc_obj {
 	u32 num_pages;
 	u16 domid;
 
-	/* XZC_FROM_REFS */
+	/* XZC_FROM_REFS: set up by the ioctl, read-only until the free */
 	grant_ref_t *refs;
 	struct page **pages;
 	grant_handle_t *handles;	/* INVALID_GRANT_HANDLE where not mapped */
+	/* preallocated at map time so that the free path never allocates */
+	struct gnttab_unmap_grant_ref *unmap_ops;
+	struct page **unmap_pages;
 	struct xzc_wait *wait;
-	bool contiguous;		/* backed by dma_vaddr, else unpopulated pages */
-	void *dma_vaddr;
+	bool contiguous;		/* backed by dma_page, else unpopulated pages */
+	struct page *dma_page;
 	dma_addr_t dma_addr;
-	struct list_head umaps;		/* PV user mappings (xzc_umap.link), under lock */
+	/*
+	 * PV user mappings (xzc_umap.link). Taken under mmap_lock (vm close), so
+	 * never held across anything that can fault user memory.
+	 */
+	struct mutex umap_lock;
+	struct list_head umaps;		/* under umap_lock */
 
 	/* XZC_IMPORTED */
 	struct sg_table *sgt;
-	struct mutex lock;		/* serialises TO_REFS; guards granted and umaps */
+	/* serialises TO_REFS (held across its copy_to_user); guards granted */
+	struct mutex lock;
 	grant_ref_t *granted;		/* refs handed out by TO_REFS, under lock */
 	struct list_head reclaim_link;	/* in xzc_device.reclaim_list */
 };
@@ -86,7 +102,19 @@ static inline struct xzc_obj *to_xzc_obj(struct drm_gem_object *gem)
 }
 
 extern unsigned int xzc_max_pages;
+extern unsigned int xzc_max_wait_handles;
 extern bool xzc_contiguous;
+extern bool xzc_autotranslated_unvalidated;
+
+/*
+ * Paths that only run in an auto-translated (PVH/HVM/Arm) domain have not
+ * been run on one yet: they stay off unless the module is loaded with
+ * autotranslated_unvalidated=1. See README.md.
+ */
+static inline bool xzc_autotranslated_allowed(void)
+{
+	return xen_pv_domain() || xzc_autotranslated_unvalidated;
+}
 
 int xzc_backing_alloc(struct xzc_obj *obj, bool contiguous);
 void xzc_backing_free(struct xzc_obj *obj);
@@ -100,6 +128,9 @@ struct drm_gem_object *xzc_gem_import_sg_table(struct drm_device *drm,
 void xzc_file_release_waits(struct xzc_device *xdev, struct drm_file *file);
 void xzc_reclaim_work(struct work_struct *work);
 bool xzc_reclaim_all(struct xzc_device *xdev);
+
+int xzc_file_open(struct drm_device *drm, struct drm_file *file);
+struct sg_table *xzc_gem_get_sg_table(struct drm_gem_object *gem);
 
 int xzc_gem_mmap(struct drm_gem_object *gem, struct vm_area_struct *vma);
 extern const struct vm_operations_struct xzc_vm_ops;

@@ -10,10 +10,15 @@
  * frame, so pseudo-physical contiguity buys nothing, and swiotlb-xen would
  * try to bounce the "contiguous" segment. It is offered where the domain is
  * auto-translated (PVH/HVM, ARM), behind XEN_ZCOPY_FROM_REFS_FLAG_CONTIGUOUS
- * or the `contiguous` module parameter.
+ * or the `contiguous` module parameter, and only with autotranslated_unvalidated=1
+ * until it has run on such a domain. The pages come from dma_alloc_pages(),
+ * whose struct pages are right on coherent and non-coherent devices alike
+ * (a dma_alloc_coherent() address may be a vmap or uncached remap, where
+ * virt_to_page() is wrong).
  */
 #include <linux/dma-mapping.h>
 #include <linux/slab.h>
+#include <drm/drm_print.h>
 #include <xen/grant_table.h>
 #include <xen/mem-reservation.h>
 #include <xen/page.h>
@@ -41,14 +46,17 @@ static int xzc_backing_alloc_contiguous(struct xzc_obj *obj)
 	u32 i;
 
 	if (xen_pv_domain()) {
-		pr_info_once("xen_drm_zcopy: contiguous backing is not available in a PV domain\n");
+		drm_dbg(obj->base.dev, "contiguous backing is not available in a PV domain\n");
 		return -EOPNOTSUPP;
 	}
-	obj->dma_vaddr = dma_alloc_coherent(dev, size, &obj->dma_addr, GFP_KERNEL | __GFP_NOWARN);
-	if (!obj->dma_vaddr)
+	if (!xzc_autotranslated_allowed())
+		return -EOPNOTSUPP;
+	obj->dma_page = dma_alloc_pages(dev, size, &obj->dma_addr, DMA_BIDIRECTIONAL,
+					GFP_KERNEL | __GFP_NOWARN);
+	if (!obj->dma_page)
 		return -ENOMEM;
 	for (i = 0; i < obj->num_pages; i++)
-		obj->pages[i] = virt_to_page(obj->dma_vaddr + ((size_t)i << PAGE_SHIFT));
+		obj->pages[i] = nth_page(obj->dma_page, i);
 	frames = xzc_frames(obj);
 	if (!frames) {
 		ret = -ENOMEM;
@@ -60,10 +68,10 @@ static int xzc_backing_alloc_contiguous(struct xzc_obj *obj)
 		/* partial: take back what was released, then fail */
 		if (released > 0 &&
 		    xenmem_reservation_increase(released, frames) != released) {
-			pr_err("xen_drm_zcopy: cannot repopulate %d frames: leaking the buffer\n",
-			       released);
+			drm_err(obj->base.dev, "cannot repopulate %d frames: leaking the buffer\n",
+				released);
 			kvfree(frames);
-			obj->dma_vaddr = NULL;
+			obj->dma_page = NULL;
 			return -ENOMEM;
 		}
 		ret = -ENOMEM;
@@ -81,8 +89,8 @@ static int xzc_backing_alloc_contiguous(struct xzc_obj *obj)
 err_free_frames:
 	kvfree(frames);
 err_free_dma:
-	dma_free_coherent(dev, size, obj->dma_vaddr, obj->dma_addr);
-	obj->dma_vaddr = NULL;
+	dma_free_pages(dev, size, obj->dma_page, obj->dma_addr, DMA_BIDIRECTIONAL);
+	obj->dma_page = NULL;
 	return ret;
 }
 
@@ -93,13 +101,15 @@ int xzc_backing_alloc(struct xzc_obj *obj, bool contiguous)
 	return gnttab_alloc_pages(obj->num_pages, obj->pages) ? -ENOMEM : 0;
 }
 
-/* Releases the backing; the grants must be unmapped already. */
+/* Releases the backing; the grants must be unmapped already. Never allocates
+ * in the common (non-contiguous) case.
+ */
 void xzc_backing_free(struct xzc_obj *obj)
 {
 	xen_pfn_t *frames;
 	int got;
 
-	if (!obj->dma_vaddr) {
+	if (!obj->dma_page) {
 		gnttab_free_pages(obj->num_pages, obj->pages);
 		return;
 	}
@@ -109,11 +119,11 @@ void xzc_backing_free(struct xzc_obj *obj)
 	kvfree(frames);
 	if (got != obj->num_pages) {
 		/* unpopulated frames must never reach the page allocator */
-		pr_err("xen_drm_zcopy: repopulated %d of %u frames: leaking the buffer\n",
-		       got, obj->num_pages);
+		drm_err(obj->base.dev, "repopulated %d of %u frames: leaking the buffer\n",
+			got, obj->num_pages);
 	} else {
-		dma_free_coherent(obj->base.dev->dev, (size_t)obj->num_pages << PAGE_SHIFT,
-				  obj->dma_vaddr, obj->dma_addr);
+		dma_free_pages(obj->base.dev->dev, (size_t)obj->num_pages << PAGE_SHIFT,
+			       obj->dma_page, obj->dma_addr, DMA_BIDIRECTIONAL);
 	}
-	obj->dma_vaddr = NULL;
+	obj->dma_page = NULL;
 }

@@ -15,6 +15,8 @@
 #include <drm/drm_file.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_ioctl.h>
+#include <drm/drm_managed.h>
+#include <drm/drm_print.h>
 #include <drm/drm_prime.h>
 #include <xen/xen.h>
 #include <xen/page.h>
@@ -22,13 +24,29 @@
 #include "xen_zcopy.h"
 #include "xen_zcopy_compat.h"
 
+/*
+ * Load-time parameters only (0444): the ioctls read them without locking, and
+ * xzc_init() refuses values out of range.
+ */
+#define XZC_MAX_PAGES_LIMIT	(1u << 20)	/* 4 GiB: sizes stay within u32 pages */
+#define XZC_MAX_WAITS_LIMIT	(1u << 20)
+
 unsigned int xzc_max_pages = 65536;
-module_param_named(max_pages, xzc_max_pages, uint, 0644);
-MODULE_PARM_DESC(max_pages, "Largest buffer in pages for FROM_REFS and TO_REFS (default 65536 = 256 MiB)");
+module_param_named(max_pages, xzc_max_pages, uint, 0444);
+MODULE_PARM_DESC(max_pages, "Largest buffer in pages for FROM_REFS and TO_REFS, 1..1048576 (default 65536 = 256 MiB)");
+
+unsigned int xzc_max_wait_handles = 4096;
+module_param_named(max_wait_handles, xzc_max_wait_handles, uint, 0444);
+MODULE_PARM_DESC(max_wait_handles, "Wait handles one open file may hold before FROM_REFS fails with EMFILE, 1..1048576 (default 4096)");
 
 bool xzc_contiguous;
-module_param_named(contiguous, xzc_contiguous, bool, 0644);
+module_param_named(contiguous, xzc_contiguous, bool, 0444);
 MODULE_PARM_DESC(contiguous, "Back every FROM_REFS buffer with DMA-contiguous memory (not in PV domains; default off)");
+
+bool xzc_autotranslated_unvalidated;
+module_param_named(autotranslated_unvalidated, xzc_autotranslated_unvalidated, bool, 0444);
+MODULE_PARM_DESC(autotranslated_unvalidated,
+		 "Enable the auto-translated (PVH/HVM/Arm) mmap and contiguous-backing paths, not yet run on such a domain (default off)");
 
 /* The 2018 ABI, on 64-bit user space. */
 static_assert(sizeof(struct drm_xen_zcopy_dumb_from_refs) == 64);
@@ -44,11 +62,36 @@ static_assert(DRM_IOCTL_XEN_ZCOPY_DUMB_TO_REFS == 0xC0206441);
 static_assert(DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE == 0xC0086442);
 
 static struct platform_device *xzc_pdev;
-static struct dentry *xzc_debugfs;
+static int xzc_probe_err;	/* why the probe failed, for xzc_init() */
 
 static void xzc_postclose(struct drm_device *drm, struct drm_file *file)
 {
 	xzc_file_release_waits(to_xzc_device(drm), file);
+	kfree(file->driver_priv);
+	file->driver_priv = NULL;
+}
+
+/* Live counters, one "name value" per line, in debugfs. */
+static int xzc_debugfs_stats_show(struct seq_file *m, void *unused)
+{
+	struct xzc_device *xdev = m->private;
+
+	seq_printf(m,
+		   "live_objects %lld\nmapped_foreign_pages %lld\nuser_mapped_pages %lld\n"
+		   "granted_pages %lld\ndeferred_reclaims %lld\ndeferred_reclaims_total %lld\n"
+		   "waiters %lld\n",
+		   atomic64_read(&xdev->live_objects), atomic64_read(&xdev->mapped_pages),
+		   atomic64_read(&xdev->user_mapped_pages), atomic64_read(&xdev->granted_pages),
+		   atomic64_read(&xdev->deferred_pending), atomic64_read(&xdev->deferred_total),
+		   atomic64_read(&xdev->waiters));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(xzc_debugfs_stats);
+
+static void xzc_debugfs_init(struct drm_minor *minor)
+{
+	debugfs_create_file("xen_zcopy_stats", 0444, minor->debugfs_root,
+			    to_xzc_device(minor->dev), &xzc_debugfs_stats_fops);
 }
 
 static const struct drm_ioctl_desc xzc_ioctls[] = {
@@ -61,7 +104,9 @@ DEFINE_DRM_GEM_FOPS(xzc_fops);
 
 static const struct drm_driver xzc_driver = {
 	.driver_features = DRIVER_GEM,
+	.open = xzc_file_open,
 	.postclose = xzc_postclose,
+	.debugfs_init = xzc_debugfs_init,
 	.gem_prime_import_sg_table = xzc_gem_import_sg_table,
 	XZC_PRIME_DRIVER_HOOKS
 	.ioctls = xzc_ioctls,
@@ -75,37 +120,52 @@ static const struct drm_driver xzc_driver = {
 	.patchlevel = 1,
 };
 
-/* Live counters, one "name value" per line: debugfs and sysfs show the same. */
-static int xzc_stats_print(struct xzc_device *xdev, char *buf, size_t len)
+/* The same counters in sysfs, one value per file: .../xen_drm_zcopy.0/stats/<name>. */
+#define XZC_STAT_ATTR(_name, _field)						\
+static ssize_t _name##_show(struct device *dev, struct device_attribute *attr,	\
+			    char *buf)						\
+{										\
+	struct xzc_device *xdev = to_xzc_device(dev_get_drvdata(dev));		\
+										\
+	return sysfs_emit(buf, "%lld\n", atomic64_read(&xdev->_field));	\
+}										\
+static DEVICE_ATTR_RO(_name)
+
+XZC_STAT_ATTR(live_objects, live_objects);
+XZC_STAT_ATTR(mapped_foreign_pages, mapped_pages);
+XZC_STAT_ATTR(user_mapped_pages, user_mapped_pages);
+XZC_STAT_ATTR(granted_pages, granted_pages);
+XZC_STAT_ATTR(deferred_reclaims, deferred_pending);
+XZC_STAT_ATTR(deferred_reclaims_total, deferred_total);
+XZC_STAT_ATTR(waiters, waiters);
+
+static struct attribute *xzc_stats_attrs[] = {
+	&dev_attr_live_objects.attr,
+	&dev_attr_mapped_foreign_pages.attr,
+	&dev_attr_user_mapped_pages.attr,
+	&dev_attr_granted_pages.attr,
+	&dev_attr_deferred_reclaims.attr,
+	&dev_attr_deferred_reclaims_total.attr,
+	&dev_attr_waiters.attr,
+	NULL,
+};
+
+static const struct attribute_group xzc_stats_group = {
+	.name = "stats",
+	.attrs = xzc_stats_attrs,
+};
+__ATTRIBUTE_GROUPS(xzc_stats);
+
+/* Runs when the last reference to the DRM device goes (all files closed). */
+static void xzc_release_action(struct drm_device *drm, void *unused)
 {
-	return scnprintf(buf, len,
-			 "live_objects %lld\nmapped_foreign_pages %lld\nuser_mapped_pages %lld\n"
-			 "granted_pages %lld\ndeferred_reclaims %lld\ndeferred_reclaims_total %lld\n"
-			 "waiters %lld\n",
-			 atomic64_read(&xdev->live_objects), atomic64_read(&xdev->mapped_pages),
-			 atomic64_read(&xdev->user_mapped_pages),
-			 atomic64_read(&xdev->granted_pages),
-			 atomic64_read(&xdev->deferred_pending),
-			 atomic64_read(&xdev->deferred_total), atomic64_read(&xdev->waiters));
+	struct xzc_device *xdev = to_xzc_device(drm);
+
+	/* deferred reclaims hold module references: none can be left here */
+	cancel_delayed_work_sync(&xdev->reclaim_work);
+	WARN_ON(!xzc_reclaim_all(xdev));
+	xa_destroy(&xdev->waits);
 }
-
-static ssize_t stats_show(struct device *dev, struct device_attribute *attr, char *buf)
-{
-	struct drm_device *drm = dev_get_drvdata(dev);
-
-	return xzc_stats_print(to_xzc_device(drm), buf, PAGE_SIZE);
-}
-static DEVICE_ATTR_RO(stats);
-
-static int xzc_debugfs_stats_show(struct seq_file *m, void *unused)
-{
-	char buf[512];
-
-	xzc_stats_print(m->private, buf, sizeof(buf));
-	seq_puts(m, buf);
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(xzc_debugfs_stats);
 
 static int xzc_probe(struct platform_device *pdev)
 {
@@ -122,46 +182,41 @@ static int xzc_probe(struct platform_device *pdev)
 	spin_lock_init(&xdev->reclaim_lock);
 	INIT_LIST_HEAD(&xdev->reclaim_list);
 	INIT_DELAYED_WORK(&xdev->reclaim_work, xzc_reclaim_work);
-	/* everything the ioctls use is ready before the node appears */
-	platform_set_drvdata(pdev, &xdev->drm);
-
-	ret = device_create_file(&pdev->dev, &dev_attr_stats);
+	ret = drmm_add_action_or_reset(&xdev->drm, xzc_release_action, NULL);
 	if (ret)
 		return ret;
+	/* everything the ioctls and attributes use is ready before the node appears */
+	platform_set_drvdata(pdev, &xdev->drm);
+
 	ret = drm_dev_register(&xdev->drm, 0);
 	if (ret)
-		goto err_remove_stats;
-	xzc_debugfs = debugfs_create_dir(XENDRM_ZCOPY_DRIVER_NAME, NULL);
-	debugfs_create_file("stats", 0444, xzc_debugfs, xdev, &xzc_debugfs_stats_fops);
+		return ret;
 	drm_info(&xdev->drm, "Xen zero-copy helper on minor %d (%s domain)\n",
 		 xdev->drm.primary->index, xen_pv_domain() ? "PV" : "auto-translated");
 	return 0;
-
-err_remove_stats:
-	device_remove_file(&pdev->dev, &dev_attr_stats);
-	return ret;
 }
 
 static xzc_remove_ret xzc_remove(struct platform_device *pdev)
 {
-	struct drm_device *drm = platform_get_drvdata(pdev);
-	struct xzc_device *xdev = to_xzc_device(drm);
-
-	debugfs_remove_recursive(xzc_debugfs);
-	drm_dev_unregister(drm);
-	device_remove_file(&pdev->dev, &dev_attr_stats);
-	/* deferred reclaims hold module references: none can be left here */
-	cancel_delayed_work_sync(&xdev->reclaim_work);
-	WARN_ON(!xzc_reclaim_all(xdev));
-	xa_destroy(&xdev->waits);
+	/* open files keep the drm_device; xzc_release_action runs after the last */
+	drm_dev_unregister(platform_get_drvdata(pdev));
 	XZC_REMOVE_RETURN;
 }
 
+static int xzc_probe_once(struct platform_device *pdev)
+{
+	xzc_probe_err = xzc_probe(pdev);
+	return xzc_probe_err;
+}
+
 static struct platform_driver xzc_platform_driver = {
-	.probe = xzc_probe,
+	.probe = xzc_probe_once,
 	.remove = xzc_remove,
 	.driver = {
 		.name = XENDRM_ZCOPY_DRIVER_NAME,
+		.dev_groups = xzc_stats_groups,
+		/* no unbind while files are open: the device lives with the module */
+		.suppress_bind_attrs = true,
 	},
 };
 
@@ -178,19 +233,33 @@ static int __init xzc_init(void)
 		       XEN_PAGE_SIZE, PAGE_SIZE);
 		return -ENODEV;
 	}
+	if (!xzc_max_pages || xzc_max_pages > XZC_MAX_PAGES_LIMIT ||
+	    !xzc_max_wait_handles || xzc_max_wait_handles > XZC_MAX_WAITS_LIMIT) {
+		pr_err("xen_drm_zcopy: max_pages and max_wait_handles must be in 1..%u\n",
+		       XZC_MAX_PAGES_LIMIT);
+		return -EINVAL;
+	}
 	if (!xen_initial_domain())
 		pr_warn("xen_drm_zcopy: not the initial domain: only useful in a driver domain\n");
 
 	ret = platform_driver_register(&xzc_platform_driver);
 	if (ret)
 		return ret;
+	xzc_probe_err = -ENODEV;
 	xzc_pdev = platform_device_register_simple(XENDRM_ZCOPY_DRIVER_NAME, 0, NULL, 0);
 	if (IS_ERR(xzc_pdev)) {
 		ret = PTR_ERR(xzc_pdev);
 		goto err_unregister_driver;
 	}
+	/* the probe ran synchronously: a module without its device is useless */
+	if (xzc_probe_err) {
+		ret = xzc_probe_err;
+		goto err_unregister_device;
+	}
 	return 0;
 
+err_unregister_device:
+	platform_device_unregister(xzc_pdev);
 err_unregister_driver:
 	platform_driver_unregister(&xzc_platform_driver);
 	return ret;

@@ -10,6 +10,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <drm/drm_prime.h>
+#include <drm/drm_print.h>
 #include <xen/grant_table.h>
 #include <xen/page.h>
 #include <xen/xen.h>
@@ -43,49 +44,51 @@ static void xzc_wait_release(struct kref *ref)
 	kfree(container_of(ref, struct xzc_wait, ref));
 }
 
-/* Unmaps the foreign pages that are mapped and releases the backing pages. */
+static struct xzc_file *to_xzc_file(struct drm_file *file)
+{
+	return file->driver_priv;
+}
+
+int xzc_file_open(struct drm_device *drm, struct drm_file *file)
+{
+	file->driver_priv = kzalloc(sizeof(struct xzc_file), GFP_KERNEL);
+	return file->driver_priv ? 0 : -ENOMEM;
+}
+
+/*
+ * Unmaps the foreign pages that are mapped and releases the backing pages.
+ * Runs on the free path: it uses the unmap state preallocated at map time and
+ * allocates nothing.
+ */
 static void xzc_unmap_foreign(struct xzc_device *xdev, struct xzc_obj *obj)
 {
-	struct gnttab_unmap_grant_ref *ops;
 	struct gntab_unmap_queue_data q;
-	struct page **pages;
 	u32 i, n = 0;
 
 	if (!obj->pages)
 		return;
-	ops = kvcalloc(obj->num_pages, sizeof(*ops), GFP_KERNEL);
-	pages = kvcalloc(obj->num_pages, sizeof(*pages), GFP_KERNEL);
-	if (!ops || !pages) {
-		/* Never free pages that may still map a guest's frames. */
-		pr_err("xen_drm_zcopy: out of memory unmapping %u pages: leaking them\n",
-		       obj->num_pages);
-		kvfree(ops);
-		kvfree(pages);
-		return;
-	}
 	for (i = 0; i < obj->num_pages; i++) {
 		if (obj->handles[i] == INVALID_GRANT_HANDLE)
 			continue;
-		gnttab_set_unmap_op(&ops[n],
+		gnttab_set_unmap_op(&obj->unmap_ops[n],
 				    (phys_addr_t)pfn_to_kaddr(page_to_xen_pfn(obj->pages[i])),
 				    GNTMAP_host_map, obj->handles[i]);
-		pages[n++] = obj->pages[i];
+		obj->unmap_pages[n++] = obj->pages[i];
+		obj->handles[i] = INVALID_GRANT_HANDLE;
 	}
 	if (n) {
 		q = (struct gntab_unmap_queue_data){
-			.unmap_ops = ops, .pages = pages, .count = n,
+			.unmap_ops = obj->unmap_ops, .pages = obj->unmap_pages, .count = n,
 		};
 		if (gnttab_unmap_refs_sync(&q))
-			pr_err("xen_drm_zcopy: grant unmap failed\n");
+			drm_err(&xdev->drm, "grant unmap of %u pages failed\n", n);
 		for (i = 0; i < n; i++)
-			if (ops[i].status != GNTST_okay)
-				pr_err("xen_drm_zcopy: unmapping a page failed: %d\n",
-				       ops[i].status);
+			if (obj->unmap_ops[i].status != GNTST_okay)
+				drm_err_ratelimited(&xdev->drm, "unmapping a page failed: %d\n",
+						    obj->unmap_ops[i].status);
 		atomic64_sub(n, &xdev->mapped_pages);
 	}
 	xzc_backing_free(obj);
-	kvfree(ops);
-	kvfree(pages);
 }
 
 /* Maps every ref into obj->pages; all or nothing. */
@@ -95,6 +98,10 @@ static int xzc_map_foreign(struct xzc_device *xdev, struct xzc_obj *obj, bool co
 	int ret;
 	u32 i;
 
+	obj->unmap_ops = kvcalloc(obj->num_pages, sizeof(*obj->unmap_ops), GFP_KERNEL);
+	obj->unmap_pages = kvcalloc(obj->num_pages, sizeof(*obj->unmap_pages), GFP_KERNEL);
+	if (!obj->unmap_ops || !obj->unmap_pages)
+		return -ENOMEM;	/* the object's destroy frees them */
 	ret = xzc_backing_alloc(obj, contiguous);
 	if (ret)
 		return ret;
@@ -103,18 +110,21 @@ static int xzc_map_foreign(struct xzc_device *xdev, struct xzc_obj *obj, bool co
 		ret = -ENOMEM;
 		goto err_free_pages;
 	}
-	for (i = 0; i < obj->num_pages; i++)
+	for (i = 0; i < obj->num_pages; i++) {
 		gnttab_set_map_op(&ops[i],
 				  (phys_addr_t)pfn_to_kaddr(page_to_xen_pfn(obj->pages[i])),
 				  GNTMAP_host_map, obj->refs[i], obj->domid);
+		/* an entry the hypercall never reached must not count as mapped */
+		ops[i].status = GNTST_general_error;
+	}
 	ret = gnttab_map_refs(ops, NULL, obj->pages, obj->num_pages);
 	for (i = 0; i < obj->num_pages; i++) {
 		if (ops[i].status == GNTST_okay) {
 			obj->handles[i] = ops[i].handle;
 			atomic64_inc(&xdev->mapped_pages);
 		} else if (!ret) {
-			pr_debug("xen_drm_zcopy: page %u of dom%u: status %d\n",
-				 i, obj->domid, ops[i].status);
+			drm_dbg(&xdev->drm, "page %u of dom%u: status %d\n",
+				i, obj->domid, ops[i].status);
 			ret = xzc_gnttab_errno(ops[i].status);
 		}
 	}
@@ -142,6 +152,7 @@ static struct xzc_obj *xzc_obj_alloc(struct drm_device *drm, enum xzc_kind kind,
 	obj->num_pages = num_pages;
 	obj->base.funcs = &xzc_gem_funcs;
 	mutex_init(&obj->lock);
+	mutex_init(&obj->umap_lock);
 	INIT_LIST_HEAD(&obj->reclaim_link);
 	INIT_LIST_HEAD(&obj->umaps);
 	drm_gem_private_object_init(drm, &obj->base, (size_t)num_pages << PAGE_SHIFT);
@@ -156,6 +167,9 @@ static void xzc_obj_destroy(struct xzc_device *xdev, struct xzc_obj *obj)
 	kvfree(obj->refs);
 	kvfree(obj->pages);
 	kvfree(obj->handles);
+	kvfree(obj->unmap_ops);
+	kvfree(obj->unmap_pages);
+	mutex_destroy(&obj->umap_lock);
 	mutex_destroy(&obj->lock);
 	kfree(obj);
 	atomic64_dec(&xdev->live_objects);
@@ -258,13 +272,36 @@ void xzc_reclaim_work(struct work_struct *work)
 		schedule_delayed_work(&xdev->reclaim_work, XZC_RECLAIM_INTERVAL);
 }
 
-static struct sg_table *xzc_gem_get_sg_table(struct drm_gem_object *gem)
+/*
+ * The exported sg table: one entry per page. Pages that are adjacent in this
+ * domain's pseudo-physical space show a guest's frames, which are not
+ * machine-adjacent; a merged segment would be bounced by swiotlb-xen when an
+ * importer DMA-maps it (a copy, and a stale one). Only contiguous backing is
+ * described as one segment.
+ */
+struct sg_table *xzc_gem_get_sg_table(struct drm_gem_object *gem)
 {
 	struct xzc_obj *obj = to_xzc_obj(gem);
+	struct scatterlist *sg;
+	struct sg_table *sgt;
+	int ret;
+	u32 i;
 
 	if (obj->kind != XZC_FROM_REFS)
 		return ERR_PTR(-EINVAL);
-	return drm_prime_pages_to_sg(gem->dev, obj->pages, obj->num_pages);
+	if (obj->contiguous)
+		return drm_prime_pages_to_sg(gem->dev, obj->pages, obj->num_pages);
+	sgt = kmalloc(sizeof(*sgt), GFP_KERNEL);
+	if (!sgt)
+		return ERR_PTR(-ENOMEM);
+	ret = sg_alloc_table(sgt, obj->num_pages, GFP_KERNEL);
+	if (ret) {
+		kfree(sgt);
+		return ERR_PTR(ret);
+	}
+	for_each_sgtable_sg(sgt, sg, i)
+		sg_set_page(sg, obj->pages[i], PAGE_SIZE, 0);
+	return sgt;
 }
 
 static const struct drm_gem_object_funcs xzc_gem_funcs = {
@@ -340,8 +377,18 @@ int xzc_ioctl_from_refs(struct drm_device *drm, void *data, struct drm_file *fil
 	kref_get(&wait->ref);		/* the xarray's reference */
 	init_completion(&wait->freed);
 	wait->owner = file;
-	ret = xa_alloc_cyclic(&xdev->waits, &id, wait, XA_LIMIT(1, U32_MAX),
-			      &xdev->next_wait_id, GFP_KERNEL);
+	xa_lock(&xdev->waits);
+	if (to_xzc_file(file)->waits >= xzc_max_wait_handles) {
+		xa_unlock(&xdev->waits);
+		kfree(wait);
+		ret = -EMFILE;
+		goto err_put_obj;
+	}
+	ret = __xa_alloc_cyclic(&xdev->waits, &id, wait, XA_LIMIT(1, U32_MAX),
+				&xdev->next_wait_id, GFP_KERNEL);
+	if (ret >= 0)
+		to_xzc_file(file)->waits++;
+	xa_unlock(&xdev->waits);
 	if (ret < 0) {
 		kfree(wait);
 		goto err_put_obj;
@@ -390,6 +437,10 @@ struct drm_gem_object *xzc_gem_import_sg_table(struct drm_device *drm,
 	for_each_sgtable_sg(sgt, sg, i) {
 		if (!sg_page(sg) || sg->offset || !PAGE_ALIGNED(sg->length))
 			return ERR_PTR(-EINVAL);
+		/* real memory of this domain only: no I/O or foreign frames */
+		if (!pfn_valid(page_to_pfn(sg_page(sg))) ||
+		    !pfn_valid(page_to_pfn(sg_page(sg)) + (sg->length >> PAGE_SHIFT) - 1))
+			return ERR_PTR(-EINVAL);
 		pages += sg->length >> PAGE_SHIFT;
 	}
 	if (pages != size / PAGE_SIZE)
@@ -400,6 +451,32 @@ struct drm_gem_object *xzc_gem_import_sg_table(struct drm_device *drm,
 		return ERR_PTR(-ENOMEM);
 	obj->sgt = sgt;
 	return &obj->base;
+}
+
+/*
+ * Reserves count grant references without granting anything yet; on failure
+ * none stays reserved. The allocator takes at most U16_MAX per call.
+ */
+static int xzc_claim_refs(grant_ref_t *refs, u32 count)
+{
+	grant_ref_t head;
+	u32 i = 0, chunk;
+	int ret;
+
+	while (i < count) {
+		chunk = min_t(u32, count - i, U16_MAX);
+		ret = gnttab_alloc_grant_references(chunk, &head);
+		if (ret)
+			goto err_free_claimed;
+		while (chunk--)
+			refs[i++] = gnttab_claim_grant_reference(&head);
+	}
+	return 0;
+
+err_free_claimed:
+	while (i--)
+		gnttab_free_grant_reference(refs[i]);
+	return ret;
 }
 
 int xzc_ioctl_to_refs(struct drm_device *drm, void *data, struct drm_file *file)
@@ -441,23 +518,29 @@ int xzc_ioctl_to_refs(struct drm_device *drm, void *data, struct drm_file *file)
 		ret = -ENOMEM;
 		goto out_unlock;
 	}
-	for_each_sgtable_page(obj->sgt, &iter, 0) {
-		if (i == obj->num_pages)
-			break;
-		ret = gnttab_grant_foreign_access(req->otherend_id,
-						  xen_page_to_gfn(sg_page_iter_page(&iter)), 0);
-		if (ret < 0)	/* -ENOSPC: grant table exhausted */
-			goto err_end_access;
-		refs[i++] = ret;
-		atomic64_inc(&xdev->granted_pages);
-	}
-	if (i != obj->num_pages) {
-		ret = -EINVAL;
-		goto err_end_access;
-	}
+	ret = xzc_claim_refs(refs, obj->num_pages);	/* -ENOSPC: table exhausted */
+	if (ret)
+		goto err_free_refs;
+	/*
+	 * Hand the refs out before granting anything. Refs are small, guessable
+	 * integers: a guest may try to map them at any time, so if the copy
+	 * fails no page may ever have been reachable through them.
+	 */
 	if (copy_to_user(urefs, refs, obj->num_pages * sizeof(u32))) {
 		ret = -EFAULT;
-		goto err_end_access;
+		goto err_release_refs;
+	}
+	/* import_sg_table checked that the table holds exactly num_pages pages */
+	for_each_sgtable_page(obj->sgt, &iter, 0) {
+		if (WARN_ON_ONCE(i == obj->num_pages))
+			break;
+		gnttab_grant_foreign_access_ref(refs[i++], req->otherend_id,
+						xen_page_to_gfn(sg_page_iter_page(&iter)), 0);
+	}
+	atomic64_add(i, &xdev->granted_pages);
+	for (; i < obj->num_pages; i++) {	/* never: keep the refs consistent */
+		gnttab_free_grant_reference(refs[i]);
+		refs[i] = INVALID_GRANT_REF;
 	}
 	obj->domid = req->otherend_id;
 	obj->granted = refs;
@@ -465,12 +548,10 @@ int xzc_ioctl_to_refs(struct drm_device *drm, void *data, struct drm_file *file)
 	drm_gem_object_put(gem);
 	return 0;
 
-err_end_access:
-	/* The refs never reached user space, so no guest can be using them. */
-	while (i--) {
-		gnttab_end_foreign_access(refs[i], NULL);
-		atomic64_dec(&xdev->granted_pages);
-	}
+err_release_refs:
+	for (i = 0; i < obj->num_pages; i++)
+		gnttab_free_grant_reference(refs[i]);
+err_free_refs:
 	kvfree(refs);
 out_unlock:
 	mutex_unlock(&obj->lock);
@@ -484,6 +565,7 @@ int xzc_ioctl_wait_free(struct drm_device *drm, void *data, struct drm_file *fil
 	struct drm_xen_zcopy_dumb_wait_free *req = data;
 	struct xzc_device *xdev = to_xzc_device(drm);
 	struct xzc_wait *wait;
+	bool consumed;
 	long left;
 
 	xa_lock(&xdev->waits);
@@ -499,9 +581,16 @@ int xzc_ioctl_wait_free(struct drm_device *drm, void *data, struct drm_file *fil
 						    msecs_to_jiffies(req->wait_to_ms));
 	atomic64_dec(&xdev->waiters);
 	/* a successful wait consumes the handle (concurrent waiters all return 0) */
-	if (left > 0 && xa_cmpxchg(&xdev->waits, wait->id, wait, NULL, 0) == wait)
-		kref_put(&wait->ref, xzc_wait_release);
-	kref_put(&wait->ref, xzc_wait_release);
+	if (left > 0) {
+		xa_lock(&xdev->waits);
+		consumed = __xa_cmpxchg(&xdev->waits, wait->id, wait, NULL, 0) == wait;
+		if (consumed)
+			to_xzc_file(file)->waits--;
+		xa_unlock(&xdev->waits);
+		if (consumed)
+			kref_put(&wait->ref, xzc_wait_release);	/* the xarray's */
+	}
+	kref_put(&wait->ref, xzc_wait_release);	/* this call's */
 	if (left > 0)
 		return 0;
 	return left ? (int)left : -ETIMEDOUT;

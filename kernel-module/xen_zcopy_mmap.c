@@ -9,12 +9,24 @@
  * second time straight into the user PTE (GNTMAP_contains_pte), and unmapped
  * again through Xen before Linux tears the PTEs down: an interval notifier
  * catches munmap and exit. Splitting or moving such a mapping is refused.
- * Auto-translated domains (PVH/HVM) map the pages with vm_map_pages().
+ *
+ * The PTEs Xen writes hold the guest's machine frame, which this domain
+ * cannot translate back to a page. So they are written with the
+ * _GNTMAP_guest_avail0 bit, which marks them special (pte_special()), and
+ * find_special_page() hands the core the backing page whose kernel mapping
+ * shows the same grant: get_user_pages() and everything built on it
+ * (process_vm_readv, O_DIRECT, vmsplice, /proc/<pid>/mem) then work instead
+ * of reporting a bad page map.
+ *
+ * Auto-translated domains (PVH/HVM, Arm) map the pages with
+ * vm_map_pages_zero(); that path has not run yet (autotranslated_unvalidated).
  */
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
 #include <linux/slab.h>
 #include <drm/drm_gem.h>
+#include <drm/drm_print.h>
+#include <drm/drm_vma_manager.h>
 #include <xen/grant_table.h>
 #include <xen/xen.h>
 #include <asm/xen/hypercall.h>
@@ -50,8 +62,9 @@ static void xzc_umap_unmap(struct xzc_umap *um, u32 from, u32 to)
 		gnttab_set_unmap_op(&op, um->pte_maddr[i], um->flags, um->handles[i]);
 		if (HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, &op, 1) ||
 		    op.status != GNTST_okay)
-			pr_err("xen_drm_zcopy: user unmap of page %u failed: %d\n",
-			       um->first + i, op.status);
+			drm_err_ratelimited(um->obj->base.dev,
+					    "user unmap of page %u failed: %d\n",
+					    um->first + i, op.status);
 		um->handles[i] = INVALID_GRANT_HANDLE;
 		atomic64_dec(&xdev->user_mapped_pages);
 	}
@@ -114,7 +127,8 @@ static int xzc_mmap_pv(struct xzc_obj *obj, struct vm_area_struct *vma, u32 firs
 	um->start = vma->vm_start;
 	um->first = first;
 	um->count = count;
-	um->flags = GNTMAP_host_map | GNTMAP_application_map | GNTMAP_contains_pte;
+	um->flags = GNTMAP_host_map | GNTMAP_application_map | GNTMAP_contains_pte |
+		    (1 << _GNTMAP_guest_avail0);
 	if (!(vma->vm_flags & VM_WRITE))
 		um->flags |= GNTMAP_readonly;
 	um->pte_maddr = kvcalloc(count, sizeof(*um->pte_maddr), GFP_KERNEL);
@@ -135,9 +149,12 @@ static int xzc_mmap_pv(struct xzc_obj *obj, struct vm_area_struct *vma, u32 firs
 	if (ret)
 		goto err_free;
 
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
 		gnttab_set_map_op(&ops[i], um->pte_maddr[i], um->flags,
 				  obj->refs[first + i], obj->domid);
+		/* an entry the hypercall never reached must not count as mapped */
+		ops[i].status = GNTST_general_error;
+	}
 	ret = HYPERVISOR_grant_table_op(GNTTABOP_map_grant_ref, ops, count);
 	mutex_lock(&um->lock);
 	for (i = 0; i < count; i++) {
@@ -160,9 +177,9 @@ static int xzc_mmap_pv(struct xzc_obj *obj, struct vm_area_struct *vma, u32 firs
 	vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP | VM_MIXEDMAP);
 	vma->vm_ops = &xzc_vm_ops;
 	um->mm = vma->vm_mm;
-	mutex_lock(&obj->lock);
+	mutex_lock(&obj->umap_lock);
 	list_add(&um->link, &obj->umaps);
-	mutex_unlock(&obj->lock);
+	mutex_unlock(&obj->umap_lock);
 	return 0;
 
 err_free:
@@ -196,9 +213,12 @@ int xzc_gem_mmap(struct drm_gem_object *gem, struct vm_area_struct *vma)
 	if (first >= obj->num_pages || count > obj->num_pages - first)
 		return -EINVAL;
 	if (!xen_pv_domain()) {
+		if (!xzc_autotranslated_allowed())
+			return -EOPNOTSUPP;
 		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
 		vma->vm_ops = &xzc_vm_ops_plain;
-		return vm_map_pages(vma, obj->pages + first, count);
+		/* vm_pgoff still holds the fake offset: map from page `first` */
+		return vm_map_pages_zero(vma, obj->pages + first, count);
 	}
 	return xzc_mmap_pv(obj, vma, first, count);
 }
@@ -209,7 +229,7 @@ static void xzc_vm_close(struct vm_area_struct *vma)
 	struct xzc_obj *obj = to_xzc_obj(gem);
 	struct xzc_umap *um, *found = NULL;
 
-	mutex_lock(&obj->lock);
+	mutex_lock(&obj->umap_lock);
 	list_for_each_entry(um, &obj->umaps, link) {
 		if (um->mm == vma->vm_mm && um->start == vma->vm_start) {
 			list_del(&um->link);
@@ -217,7 +237,7 @@ static void xzc_vm_close(struct vm_area_struct *vma)
 			break;
 		}
 	}
-	mutex_unlock(&obj->lock);
+	mutex_unlock(&obj->umap_lock);
 	if (!found)
 		return;	/* a copy that never got an object reference */
 	mmu_interval_notifier_remove(&found->notifier);
@@ -227,6 +247,24 @@ static void xzc_vm_close(struct vm_area_struct *vma)
 	mutex_unlock(&found->lock);
 	xzc_umap_free(found);
 	drm_gem_object_put(gem);
+}
+
+/*
+ * The page behind a special PTE of a PV mapping: the backing page the grant
+ * is also mapped on in the kernel (splitting is refused, so vm_start is the
+ * start of the mapping and vm_pgoff, the fake offset plus the first page,
+ * never changes).
+ */
+static struct page *xzc_vm_find_special_page(struct vm_area_struct *vma, unsigned long addr)
+{
+	struct drm_gem_object *gem = vma->vm_private_data;
+	struct xzc_obj *obj = to_xzc_obj(gem);
+	unsigned long first = vma->vm_pgoff - drm_vma_node_start(&gem->vma_node);
+	unsigned long i = first + ((addr - vma->vm_start) >> PAGE_SHIFT);
+
+	if (WARN_ON_ONCE(i >= obj->num_pages))
+		return NULL;
+	return obj->pages[i];
 }
 
 static int xzc_vm_may_split(struct vm_area_struct *vma, unsigned long addr)
@@ -241,6 +279,7 @@ static int xzc_vm_mremap(struct vm_area_struct *vma)
 
 const struct vm_operations_struct xzc_vm_ops = {
 	.close = xzc_vm_close,
+	.find_special_page = xzc_vm_find_special_page,
 	.may_split = xzc_vm_may_split,
 	.mremap = xzc_vm_mremap,
 };

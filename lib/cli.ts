@@ -14,8 +14,8 @@ import { Command, Option } from 'commander';
 import { DrmDevice, ZeroCopyDevice } from './device.js';
 import { GrantAllocator, GrantMapper } from './grants.js';
 import { probe, type Capabilities } from './probe.js';
+import { readModuleStats } from './stats.js';
 
-const STATS_PATH = '/sys/devices/platform/xen_drm_zcopy.0/stats';
 
 /** Human-readable probe report: one line per capability, with the fix for each missing piece. */
 export function formatProbe(c: Capabilities): string {
@@ -109,13 +109,13 @@ export function buildCli(): Command {
     .option('--json', 'machine-readable output')
     .addOption(new Option('--watch [ms]', 'print again every ms milliseconds').argParser((v) => Number(v)))
     .action(async (opts: { json?: boolean; watch?: number | true }) => {
-      if (!existsSync(STATS_PATH)) {
+      if (!readModuleStats()) {
         console.error('xen_drm_zcopy is not loaded: sudo modprobe xen_drm_zcopy');
         process.exitCode = 1;
         return;
       }
       const show = () => {
-        const s = parseStats(readFileSync(STATS_PATH, 'utf8'));
+        const s = readModuleStats() ?? {};
         console.log(opts.json ? JSON.stringify(s) : `${formatStats(s)}\n`);
       };
       show();

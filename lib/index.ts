@@ -36,3 +36,4 @@ export {
 } from './errors.js';
 export { native, isNativeError, PROT_READ, PROT_WRITE } from './binding.js';
 export type { NativeBinding, NativeError, DrmVersion, GntallocGrant, DumbBuffer, FromRefsResult, PoolStats } from './binding.js';
+export { readModuleStats, STATS_DIR } from './stats.js';
