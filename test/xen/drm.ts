@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 import { native } from '../../lib/binding.js';
+import { readModuleStats } from '../../lib/stats.js';
 
 const b = native();
 
@@ -38,11 +39,9 @@ export interface ZcopyStats {
 
 /** The module's live counters from sysfs. */
 export function zcopyStats(): ZcopyStats {
-  const text = readFileSync('/sys/devices/platform/xen_drm_zcopy.0/stats', 'utf8');
-  return Object.fromEntries(text.trim().split('\n').map((l) => {
-    const [k, v] = l.split(' ');
-    return [k!, Number(v)];
-  })) as unknown as ZcopyStats;
+  const s = readModuleStats();
+  if (!s) throw new Error('xen_drm_zcopy is not loaded');
+  return s as unknown as ZcopyStats;
 }
 
 export function moduleLoaded(): boolean {
@@ -64,8 +63,8 @@ export function rmmod(): string | undefined {
   }
 }
 
-export function insmod(path: string): void {
-  execFileSync('insmod', [path], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function insmod(path: string, params: string[] = []): void {
+  execFileSync('insmod', [path, ...params], { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** Polls `cond` every 50 ms until it holds or `timeoutMs` passes. */
