@@ -11,6 +11,7 @@
 #include <linux/module.h>
 #include <linux/platform_device.h>
 #include <linux/seq_file.h>
+#include <linux/sizes.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_file.h>
 #include <drm/drm_gem.h>
@@ -28,8 +29,8 @@
  * Load-time parameters only (0444): the ioctls read them without locking, and
  * xzc_init() refuses values out of range.
  */
-#define XZC_MAX_PAGES_LIMIT	(1u << 20)	/* 4 GiB: sizes stay within u32 pages */
-#define XZC_MAX_WAITS_LIMIT	(1u << 20)
+#define XZC_MAX_PAGES_LIMIT	SZ_1M	/* 4 GiB buffers */
+#define XZC_MAX_WAITS_LIMIT	SZ_1M
 
 unsigned int xzc_max_pages = 65536;
 module_param_named(max_pages, xzc_max_pages, uint, 0444);

@@ -51,8 +51,12 @@ static struct xzc_file *to_xzc_file(struct drm_file *file)
 
 int xzc_file_open(struct drm_device *drm, struct drm_file *file)
 {
-	file->driver_priv = kzalloc(sizeof(struct xzc_file), GFP_KERNEL);
-	return file->driver_priv ? 0 : -ENOMEM;
+	struct xzc_file *xfile = kzalloc(sizeof(*xfile), GFP_KERNEL);
+
+	if (!xfile)
+		return -ENOMEM;
+	file->driver_priv = xfile;
+	return 0;
 }
 
 /*
