@@ -154,11 +154,16 @@ describe('module correctness (review findings)', () => {
 
   describe('lifetime and parameters', () => {
     const kmod = () => xenEnv().kmod;
+    /** rmmod + insmod with params; zc is open again afterwards whatever happens. */
     const reload = (params: string[] = []) => {
       b.close(zc);
-      expect(rmmod()).toBeUndefined();
-      insmod(kmod(), params);
-      zc = openDrm('xen_drm_zcopy');
+      try {
+        expect(rmmod()).toBeUndefined();
+        insmod(kmod(), params);
+      } finally {
+        if (!moduleLoaded()) insmod(kmod());
+        zc = openDrm('xen_drm_zcopy');
+      }
     };
 
     it('has no sysfs bind/unbind (no unbind while files are open)', () => {
@@ -173,16 +178,19 @@ describe('module correctness (review findings)', () => {
         expect(statSync(path).mode & 0o222, p).toBe(0);
         expect(() => writeFileSync(path, '1'), p).toThrow();
       }
-      b.close(zc);
-      expect(rmmod()).toBeUndefined();
-      for (const bad of ['max_pages=0', 'max_pages=1048577', 'max_wait_handles=0']) {
-        expect(() => insmod(kmod(), [bad]), bad).toThrow();
-        expect(moduleLoaded(), bad).toBe(false);
-      }
-      insmod(kmod(), ['max_pages=1048576']);
-      zc = openDrm('xen_drm_zcopy');
+      reload(['max_pages=1048576']);
       expect(readFileSync('/sys/module/xen_drm_zcopy/parameters/max_pages', 'utf8').trim()).toBe('1048576');
-      reload();
+      b.close(zc);
+      try {
+        expect(rmmod()).toBeUndefined();
+        for (const bad of ['max_pages=0', 'max_pages=1048577', 'max_wait_handles=0']) {
+          expect(() => insmod(kmod(), [bad]), bad).toThrow();
+          expect(moduleLoaded(), bad).toBe(false);
+        }
+      } finally {
+        if (!moduleLoaded()) insmod(kmod());
+        zc = openDrm('xen_drm_zcopy');
+      }
     });
 
     it('caps wait handles per file (EMFILE) and a consumed handle frees its slot', async () => {
