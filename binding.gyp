@@ -11,7 +11,9 @@
         "native/gntdev.cc",
         "native/pool.cc",
         "native/zcopy.cc",
-        "native/dmabuf.cc"
+        "native/dmabuf.cc",
+        "native/evtchn.cc",
+        "native/ring.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -59,6 +59,17 @@ export interface PoolStats {
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
 
+/** `/dev/xen/evtchn` in the addon (see lib/xen/evtchn.ts). */
+export interface EvtchnDeviceNative {
+  bindInterdomain(remoteDomain: number, remotePort: number): number;
+  notify(port: number): void;
+  unbind(port: number): void;
+  unmask(port: number): void;
+  /** Pending ports, on the event loop. */
+  start(callback: (err: NativeError | null, ports: number[]) => void): void;
+  close(): void;
+}
+
 export interface NativeBinding {
   /** open(2) with O_CLOEXEC; read-write unless `write` is false. */
   open(path: string, write?: boolean): number;
@@ -109,6 +120,19 @@ export interface NativeBinding {
    */
   zcopyIoctlRaw(fd: number, request: number, bytes: Uint8Array, refs?: Uint32Array | 'null' | 'unmapped'): number;
   readonly zcopyIoctls: { FROM_REFS: number; TO_REFS: number; WAIT_FREE: number; FLAG_CONTIGUOUS: number };
+
+  EvtchnDevice: new (path?: string) => EvtchnDeviceNative;
+
+  /** Copies the requests between reqCons and req_prod; re-arms req_event (lib/xen/ring.ts). */
+  ringTakeRequests(page: ArrayBuffer, offset: number, reqCons: number):
+    { cons: number; requests: Buffer; more: boolean } | { overflow: true; prod: number };
+  /** Writes responses after rspProd and publishes them; notify: the frontend asked for an event. */
+  ringPushResponses(page: ArrayBuffer, offset: number, rspProd: number, responses: Uint8Array): { rspProd: number; notify: boolean };
+  /** Pushes events that fit into an event page. */
+  eventPush(page: ArrayBuffer, offset: number, inProd: number, events: Uint8Array): { inProd: number; pushed: number };
+  /** A shared 32-bit word with acquire / release order. */
+  ringLoad32(page: ArrayBuffer, offset: number, byteOffset: number): number;
+  ringStore32(page: ArrayBuffer, offset: number, byteOffset: number, value: number): void;
 
   poolSetMaxThreads(maxThreads: number): void;
   poolStats(): PoolStats;

@@ -13,6 +13,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xzc::InitPool(env, exports);
   xzc::InitZcopy(env, exports);
   xzc::InitDmabuf(env, exports);
+  xzc::InitEvtchn(env, exports);
+  xzc::InitRing(env, exports);
   return exports;
 }
 

@@ -11,5 +11,7 @@ void InitGntalloc(Napi::Env env, Napi::Object exports);
 void InitGntdev(Napi::Env env, Napi::Object exports);
 void InitZcopy(Napi::Env env, Napi::Object exports);
 void InitDmabuf(Napi::Env env, Napi::Object exports);
+void InitEvtchn(Napi::Env env, Napi::Object exports);
+void InitRing(Napi::Env env, Napi::Object exports);
 
 }  // namespace xzc
