@@ -62,6 +62,7 @@ export const PROT_WRITE = 2;
 /** `/dev/xen/evtchn` in the addon (see lib/xen/evtchn.ts). */
 export interface EvtchnDeviceNative {
   bindInterdomain(remoteDomain: number, remotePort: number): number;
+  bindUnbound(remoteDomain: number): number;
   notify(port: number): void;
   unbind(port: number): void;
   unmask(port: number): void;

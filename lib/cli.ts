@@ -15,6 +15,7 @@ import { DrmDevice, ZeroCopyDevice } from './device.js';
 import { GrantAllocator, GrantMapper } from './grants.js';
 import { probe, type Capabilities } from './probe.js';
 import { readModuleStats } from './stats.js';
+import { displayBackendCommand } from './cli/display-backend.js';
 
 
 /** Human-readable probe report: one line per capability, with the fix for each missing piece. */
@@ -134,6 +135,8 @@ export function buildCli(): Command {
       console.log(failures.length === 0 ? 'selftest passed' : `selftest failed: ${failures.length} check(s)`);
       process.exitCode = failures.length === 0 ? 0 : 1;
     });
+
+  program.addCommand(displayBackendCommand());
 
   program.command('demo')
     .description('the end-to-end demo in QEMU-hosted Xen (needs the repository checkout: npm run demo)')

@@ -23,7 +23,7 @@ export {
 export type { BufferFormat, ImportOptions, OpenOptions, ReleaseResult, MappedDmaBuf } from './device.js';
 export { GrantAllocator, GrantMapper } from './grants.js';
 export type { SharedPages, MappedGrants } from './grants.js';
-export { buildPageDirectory, parsePageDirectory, directoryPages, REFS_PER_DIRECTORY_PAGE } from './displif.js';
+export { buildPageDirectory, parsePageDirectory, directoryPages, REFS_PER_DIRECTORY_PAGE } from './displif/directory.js';
 export { probe } from './probe.js';
 export type { Capabilities } from './probe.js';
 export {

@@ -27,6 +27,7 @@ class EvtchnDevice : public Napi::ObjectWrap<EvtchnDevice> {
     return DefineClass(env, "EvtchnDevice",
                        {
                            InstanceMethod<&EvtchnDevice::BindInterdomain>("bindInterdomain"),
+                           InstanceMethod<&EvtchnDevice::BindUnbound>("bindUnbound"),
                            InstanceMethod<&EvtchnDevice::Notify>("notify"),
                            InstanceMethod<&EvtchnDevice::Unbind>("unbind"),
                            InstanceMethod<&EvtchnDevice::Unmask>("unmask"),
@@ -84,6 +85,16 @@ class EvtchnDevice : public Napi::ObjectWrap<EvtchnDevice> {
     bind.remote_port = ArgUint32(info, 1, "remotePort");
     int port = IoctlRetry(Fd(info.Env()), IOCTL_EVTCHN_BIND_INTERDOMAIN, &bind);
     if (port < 0) ThrowErrno(info.Env(), errno, "IOCTL_EVTCHN_BIND_INTERDOMAIN");
+    return Napi::Number::New(info.Env(), port);
+  }
+
+  // bindUnbound(remoteDomain) -> a new local port that remoteDomain may bind
+  // to (the frontend's side of a connection).
+  Napi::Value BindUnbound(const Napi::CallbackInfo& info) {
+    ioctl_evtchn_bind_unbound_port bind{};
+    bind.remote_domain = ArgUint32(info, 0, "remoteDomain");
+    int port = IoctlRetry(Fd(info.Env()), IOCTL_EVTCHN_BIND_UNBOUND_PORT, &bind);
+    if (port < 0) ThrowErrno(info.Env(), errno, "IOCTL_EVTCHN_BIND_UNBOUND_PORT");
     return Napi::Number::New(info.Env(), port);
   }
 

@@ -83,6 +83,10 @@ export class EventChannels {
     } catch (e) {
       throw fromNative(e, `binding event channel ${remotePort} of domain ${remoteDomain}`);
     }
+    return this.#channel(port, remoteDomain, remotePort, onEvent);
+  }
+
+  #channel(port: number, remoteDomain: number, remotePort: number, onEvent: () => void): EventChannel {
     this.#handlers.set(port, onEvent);
     let open = true;
     const close = async () => {
@@ -115,6 +119,25 @@ export class EventChannels {
       close,
       [Symbol.asyncDispose]: close,
     };
+  }
+
+  /**
+   * Allocates a port that `remoteDomain` may bind to (the side that offers a
+   * connection: a frontend); `onEvent` runs on every notification.
+   */
+  offer(remoteDomain: number, onEvent: () => void): EventChannel {
+    const dev = this.#dev;
+    if (!dev) throw new ClosedError('EventChannels');
+    if (!Number.isInteger(remoteDomain) || remoteDomain < 0 || remoteDomain > 0x7fef) {
+      throw new ValidationError(`remoteDomain must be an integer in 0..32751, got ${remoteDomain}`);
+    }
+    let port: number;
+    try {
+      port = dev.bindUnbound(remoteDomain);
+    } catch (e) {
+      throw fromNative(e, `allocating an event channel for domain ${remoteDomain}`);
+    }
+    return this.#channel(port, remoteDomain, -1, onEvent);
   }
 
   /** Closes the device: every port bound through it is unbound with it. Idempotent. */

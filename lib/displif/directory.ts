@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ValidationError } from './errors.js';
+import { ValidationError } from '../errors.js';
 
 /** Data refs per directory page (4096 / 4 - 1). */
 export const REFS_PER_DIRECTORY_PAGE = 1023;
