@@ -12,7 +12,7 @@
  */
 import { constants } from 'node:os';
 
-import { type GuestBuffer, ZeroCopyDevice } from '../device.js';
+import { DrmDevice, ZeroCopyDevice } from '../device.js';
 import { XenZcopyError } from '../errors.js';
 import { GrantMapper } from '../grants.js';
 import { EventChannels, type EventChannel } from '../xen/evtchn.js';
@@ -65,6 +65,8 @@ export interface DisplayBackendOptions {
   onEvent?: (e: BackendEvent) => void;
   /** How long a buffer's release may take when a device goes (WAIT_FREE bound). */
   releaseTimeoutMs?: number;
+  /** DRM driver whose dumb buffers back be-alloc buffers (default 'vgem'; a KMS driver in production). */
+  allocDriver?: string;
 }
 
 /** A -errno for a response: a known error's errno, else EIO. */
@@ -107,7 +109,8 @@ interface Connector {
 }
 
 interface StoredBuffer extends DisplayBuffer {
-  guest: GuestBuffer;
+  /** Releases the pages: the guest's back to it, or Dom0's grants ended. */
+  release(): Promise<unknown>;
 }
 
 /** One vdispl device of one guest. */
@@ -309,7 +312,6 @@ export class DisplayDevice {
         if (this.#buffers.has(req.dbufCookie)) fail(E.EEXIST, `buffer ${req.dbufCookie} exists`);
         if (this.#buffers.size >= lim.maxBuffers) fail(E.ENOSPC, `device holds ${lim.maxBuffers} buffers already`);
         if (req.flags & ~DBUF_FLG_REQ_ALLOC) fail(E.EINVAL, `unknown flags 0x${req.flags.toString(16)}`);
-        if (req.flags & DBUF_FLG_REQ_ALLOC) fail(E.EOPNOTSUPP, 'backend-allocated buffers (be-alloc=1) are not supported yet');
         if (req.width === 0 || req.height === 0 || req.dataOffset !== 0) {
           fail(E.EOPNOTSUPP, 'buffers without a size or with a data offset (PRIME imports in the guest) are not supported');
         }
@@ -320,11 +322,15 @@ export class DisplayDevice {
           fail(E.EINVAL, `buffer_sz ${req.bufferSize} for ${req.width}x${req.height}x${req.bpp}`);
         }
         const pages = Math.ceil(req.bufferSize / PAGE);
+        if (req.flags & DBUF_FLG_REQ_ALLOC) {
+          this.#buffers.set(req.dbufCookie, await this.#allocate(req.dbufCookie, req.width, req.height, req.bpp, pages, req.grefDirectory));
+          return undefined;
+        }
         const refs = this.#readDirectory(req.grefDirectory, pages);
         const guest = await this.backend.zc.importGuestBuffer({ domid: this.domid, refs, width: req.width, height: req.height, bpp: req.bpp });
         this.#buffers.set(req.dbufCookie, {
           cookie: req.dbufCookie, width: req.width, height: req.height, bpp: req.bpp, pitch: guest.format.pitch,
-          dmabuf: guest.dmabuf, guest,
+          dmabuf: guest.dmabuf, release: () => guest.close(this.backend.releaseTimeoutMs),
         });
         return undefined;
       }
@@ -332,7 +338,7 @@ export class DisplayDevice {
         const buf = this.#buffers.get(req.dbufCookie) ?? fail(E.ENOENT, `no buffer ${req.dbufCookie}`);
         for (const fb of this.#fbs.values()) if (fb.buffer === buf) fail(E.EBUSY, `buffer ${req.dbufCookie} has framebuffer ${fb.cookie}`);
         this.#buffers.delete(req.dbufCookie);
-        await buf.guest.close(this.backend.releaseTimeoutMs);
+        await buf.release();
         return undefined;
       }
       case DisplOp.FB_ATTACH: {
@@ -395,6 +401,56 @@ export class DisplayDevice {
     return undefined;
   }
 
+  /**
+   * be-alloc: a Dom0 buffer (a dumb buffer of the allocation driver) granted
+   * to the guest (TO_REFS), its refs written into the directory the frontend
+   * granted (the frontend chained the directory pages; we fill the refs).
+   */
+  async #allocate(cookie: bigint, width: number, height: number, bpp: number, pages: number, firstDir: number): Promise<StoredBuffer> {
+    const dmabuf = this.backend.allocator().createDumbDmaBuf(width, height, bpp);
+    try {
+      if (Math.ceil(dmabuf.size / PAGE) !== pages) fail(E.EINVAL, `buffer_sz of ${pages} pages for a ${dmabuf.size}-byte buffer`);
+      const granted = await this.backend.zc.exportToGuest(dmabuf, { domid: this.domid });
+      try {
+        this.#writeDirectory(firstDir, granted.refs);
+      } catch (e) {
+        granted.close();
+        throw e;
+      }
+      return {
+        cookie, width, height, bpp, pitch: dmabuf.format!.pitch, dmabuf,
+        release: async () => {
+          granted.close(); // the module keeps pages the guest still maps
+          dmabuf.close();
+        },
+      };
+    } catch (e) {
+      dmabuf.close();
+      throw e;
+    }
+  }
+
+  /** Writes `refs` into the frontend's directory pages, following its `next` chain (checked). */
+  #writeDirectory(first: number, refs: Uint32Array): void {
+    const mapper = this.backend.mapper;
+    const seen = new Set<number>();
+    let ref = first;
+    for (let done = 0; done < refs.length;) {
+      if (ref === 0 || seen.has(ref) || seen.size >= directoryPages(refs.length)) fail(E.EINVAL, `page directory chain broken at page ${seen.size}`);
+      seen.add(ref);
+      const m = mapper.map(this.domid, [ref], { writable: true });
+      try {
+        const words = new Uint32Array(m.buffer.buffer, m.buffer.byteOffset, 1024);
+        const take = Math.min(1023, refs.length - done);
+        words.set(refs.subarray(done, done + take), 1);
+        done += take;
+        ref = words[0]!;
+      } finally {
+        m.close();
+      }
+    }
+  }
+
   /** The data refs of a buffer from its page directory, each page mapped once and checked. */
   #readDirectory(first: number, pages: number): Uint32Array {
     const mapper = this.backend.mapper;
@@ -433,7 +489,7 @@ export class DisplayDevice {
     const bufs = [...this.#buffers.values()];
     this.#buffers.clear();
     for (const b of bufs) {
-      await b.guest.close(this.backend.releaseTimeoutMs).catch((e: unknown) => {
+      await b.release().catch((e: unknown) => {
         this.backend.emit({ type: 'error', domid: this.domid, device: this.device, message: `releasing buffer ${b.cookie}: ${(e as Error).message}` });
       });
     }
@@ -466,6 +522,8 @@ export class DisplayBackend {
   readonly releaseTimeoutMs: number;
   readonly devices = new Map<string, DisplayDevice>();
   #watches: XsWatch[] = [];
+  #alloc: DrmDevice | undefined;
+  readonly #allocDriver: string;
   #closing: Promise<void> | undefined;
   readonly #onEvent: (e: BackendEvent) => void;
 
@@ -481,6 +539,13 @@ export class DisplayBackend {
     this.sinkFactory = opts.sink;
     this.releaseTimeoutMs = opts.releaseTimeoutMs ?? 3000;
     this.#onEvent = opts.onEvent ?? (() => undefined);
+    this.#allocDriver = opts.allocDriver ?? 'vgem';
+  }
+
+  /** @internal The DRM device backend-allocated buffers come from (opened on first use). */
+  allocator(): DrmDevice {
+    this.#alloc ??= DrmDevice.open(this.#allocDriver);
+    return this.#alloc;
   }
 
   /** Opens what it needs and starts serving the devices that exist and appear. */
@@ -563,6 +628,7 @@ export class DisplayBackend {
       await this.#scanning.catch(() => undefined);
       await Promise.all([...this.devices.values()].map((d) => d.close()));
       this.devices.clear();
+      this.#alloc?.close();
       await this.evtchn.close();
       this.mapper.close();
       await this.zc.close();

@@ -8,7 +8,9 @@ import { constants } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { DisplayBackend, type BackendEvent } from '../../lib/displif/backend.js';
-import { DisplOp, encodeRequest, FOURCC, XenbusState } from '../../lib/displif/protocol.js';
+import { directoryPages, parsePageDirectory } from '../../lib/displif/directory.js';
+import { DBUF_FLG_REQ_ALLOC, DisplOp, encodeRequest, FOURCC, XenbusState } from '../../lib/displif/protocol.js';
+import { GrantMapper } from '../../lib/grants.js';
 import { ImportSink, type ShownFrame } from '../../lib/displif/sink.js';
 import { until, zcopyStats } from './drm.js';
 import { FakeFrontend } from './fake-frontend.js';
@@ -107,7 +109,7 @@ describe('display backend: protocol against a Dom0-played frontend', () => {
         [dbufCreate(4, 2n, buf.dirRef, { bufferSize: SIZE - 1 }), -E.EINVAL],
         [dbufCreate(5, 2n, buf.dirRef, { bufferSize: 0xffffffff }), -E.EINVAL],
         [dbufCreate(6, 2n, buf.dirRef, { bpp: 7 }), -E.EINVAL],
-        [dbufCreate(7, 2n, buf.dirRef, { flags: 1 }), -E.EOPNOTSUPP],
+        [dbufCreate(7, 2n, buf.dirRef, { flags: 1, bufferSize: SIZE * 4 }), -E.EINVAL], // be-alloc: size must match
         [dbufCreate(8, 2n, buf.dirRef, { flags: 0x80 }), -E.EINVAL],
         [dbufCreate(9, 2n, loop.dirRef, { bufferSize: 1024 * 4096 * 2 }), -E.EINVAL],
         [dbufCreate(10, 2n, zero.dirRef), -E.EINVAL],
@@ -142,6 +144,47 @@ describe('display backend: protocol against a Dom0-played frontend', () => {
       await fe.close();
     }
     expect(await until(() => zcopyStats().live_objects === 0, 5000)).toBe(true);
+  });
+
+  it('be-alloc: Dom0 allocates, grants and fills the directory; the frontend draws into Dom0 pages', async () => {
+    const fe = await FakeFrontend.create(15);
+    const BW = 1920;
+    const BH = 1080;
+    const bsize = BW * BH * 4;
+    const pages = bsize / 4096; // 2025: two directory pages
+    try {
+      await fe.connect();
+      const dirs = directoryPages(pages);
+      const dir = fe.alloc.share(0, dirs);
+      fe.shares.push(dir);
+      for (let i = 0; i < dirs; i++) dir.buffer.writeUInt32LE(i + 1 < dirs ? dir.refs[i + 1]! : 0, i * 4096);
+      const granted0 = zcopyStats().granted_pages;
+      fe.send(dbufCreate(1, 300n, dir.refs[0]!, { width: BW, height: BH, bufferSize: bsize, flags: DBUF_FLG_REQ_ALLOC }));
+      expect(await fe.responses(1)).toEqual([{ id: 1, op: DisplOp.DBUF_CREATE, status: 0 }]);
+      expect(zcopyStats().granted_pages - granted0).toBe(pages);
+      const refs = parsePageDirectory(dir.refs[0]!, pages, (ref) => {
+        const i = Array.prototype.indexOf.call(dir.refs, ref);
+        return new Uint32Array(dir.buffer.buffer, dir.buffer.byteOffset + i * 4096, 1024);
+      });
+      const mapper = GrantMapper.open();
+      const m = mapper.map(0, refs, { writable: true });
+      const pattern = Buffer.alloc(bsize);
+      for (let i = 0; i < bsize; i += 4) pattern.writeUInt32LE((i * 40503) >>> 0, i);
+      pattern.copy(m.buffer);
+      expected = Buffer.from(pattern.subarray(0, SIZE)); // the sink compares the first SIZE bytes
+      fe.send(encodeRequest({ id: 2, op: DisplOp.FB_ATTACH, dbufCookie: 300n, fbCookie: 301n, width: BW, height: BH, pixelFormat: FOURCC.XRGB8888 }),
+        encodeRequest({ id: 3, op: DisplOp.PG_FLIP, fbCookie: 301n }));
+      expect((await fe.responses(2)).map((r) => r.status)).toEqual([0, 0]);
+      expect(await fe.events(1)).toHaveLength(1);
+      expect(frames.at(-1)).toMatchObject({ cookie: 301n, match: true });
+      m.close();
+      mapper.close();
+      fe.send(encodeRequest({ id: 4, op: DisplOp.FB_DETACH, fbCookie: 301n }), encodeRequest({ id: 5, op: DisplOp.DBUF_DESTROY, dbufCookie: 300n }));
+      expect((await fe.responses(2)).map((r) => r.status)).toEqual([0, 0]);
+      expect(await until(() => zcopyStats().granted_pages === granted0 && zcopyStats().deferred_reclaims === 0, 5000)).toBe(true);
+    } finally {
+      await fe.close();
+    }
   });
 
   it('closes a device whose ring indices lie, and serves the next one', async () => {
