@@ -37,3 +37,14 @@ export {
 export { native, isNativeError, PROT_READ, PROT_WRITE } from './binding.js';
 export type { NativeBinding, NativeError, DrmVersion, GntallocGrant, DumbBuffer, FromRefsResult, PoolStats } from './binding.js';
 export { readModuleStats, STATS_DIR } from './stats.js';
+export { DisplayBackend, DisplayDevice, DEFAULT_LIMITS } from './displif/backend.js';
+export type { BackendEvent, DisplayBackendOptions, DisplayLimits } from './displif/backend.js';
+export { ImportSink, nextVblank } from './displif/sink.js';
+export type { ConnectorInfo, DisplayBuffer, DisplaySink, Framebuffer, ImportSinkOptions, ShownFrame, SinkContext, SinkFactory } from './displif/sink.js';
+export { XenbusState, DisplOp, DisplEvent, FOURCC, DBUF_FLG_REQ_ALLOC, decodeRequest, encodeRequest, encodeResponse, decodeResponse, encodePageFlipEvent } from './displif/protocol.js';
+export type { DisplRequest } from './displif/protocol.js';
+export { Xenstore, XenstoreError } from './xen/xenstore.js';
+export type { XsOps, XsPermission, XsWatch } from './xen/xenstore.js';
+export { EventChannels } from './xen/evtchn.js';
+export type { EventChannel } from './xen/evtchn.js';
+export { BackRing, EventRing, RingProtocolError, RING_SIZE, EVENT_RING_SIZE, RING_ENTRY_SIZE } from './xen/ring.js';
