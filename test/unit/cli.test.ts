@@ -28,12 +28,22 @@ describe('xen-zcopy CLI', () => {
     expect(formatStats(s)).toBe('live_objects          2\nmapped_foreign_pages  2025');
   });
 
-  it('has the four commands and rejects unknown ones', async () => {
+  it('has its five commands and rejects unknown ones', async () => {
     const cli = buildCli();
-    expect(cli.commands.map((c) => c.name())).toEqual(['probe', 'stats', 'selftest', 'demo']);
+    expect(cli.commands.map((c) => c.name())).toEqual(['probe', 'stats', 'selftest', 'display-backend', 'demo']);
     cli.exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
     await expect(cli.parseAsync(['node', 'xen-zcopy', 'frobnicate'])).rejects.toMatchObject({ code: 'commander.unknownCommand' });
     const stats = buildCli().commands.find((c) => c.name() === 'stats')!;
     expect(stats.options.map((o) => o.long)).toEqual(['--json', '--watch']);
+  });
+
+  it('display-backend has its options, and formats its log lines', async () => {
+    const cmd = buildCli().commands.find((c) => c.name() === 'display-backend')!;
+    expect(cmd.options.map((o) => o.long)).toEqual(['--sink', '--refresh', '--json', '--verbose', '--once']);
+    const { formatEvent } = await import('../../lib/cli/display-backend.js');
+    expect(formatEvent({ type: 'device', domid: 3, device: 0, state: 'Connected' })).toBe('dom3/vdispl0 Connected');
+    expect(formatEvent({ type: 'request', domid: 3, device: 0, connector: 1, op: 0x15, id: 9, status: -22, ms: 1.25 }))
+      .toBe('dom3/vdispl0 conn1 PG_FLIP #9 -> -22 (1.3 ms)');
+    expect(formatEvent({ type: 'frame', domid: 3, device: 0, connector: 0, frames: 60 })).toBe('dom3/vdispl0 conn0 60 fps');
   });
 });
