@@ -126,6 +126,8 @@ export class DisplayDevice {
   /** Serialises state changes and requests: one thing at a time per device. */
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
+  /** The frontend state seen last. */
+  #lastFe: number | undefined;
 
   constructor(private readonly backend: DisplayBackend, readonly domid: number, readonly device: number) {
     this.bePath = `/local/domain/${backend.domid}/backend/vdispl/${domid}/${device}`;
@@ -180,6 +182,7 @@ export class DisplayDevice {
     const online = await xs.tryRead(`${this.bePath}/online`);
     const feState = Number(await xs.tryRead(`${this.#fePath}/state`) ?? XenbusState.Closed);
     if (online === '0' || feState === XenbusState.Closing || feState === XenbusState.Closed) {
+      this.#lastFe = feState;
       if (this.#state === XenbusState.Closed) return;
       await this.#setState(XenbusState.Closing);
       await this.#release();
@@ -187,6 +190,7 @@ export class DisplayDevice {
       return;
     }
     if (feState === XenbusState.Initialised && this.#state === XenbusState.InitWait) {
+      this.#lastFe = feState;
       try {
         await this.#connect();
       } catch (e) {
@@ -202,7 +206,13 @@ export class DisplayDevice {
       // the frontend started over (its driver reloaded): so do we
       await this.#release();
       await this.#setState(XenbusState.InitWait);
+    } else if (feState === XenbusState.Initialising && this.#lastFe !== undefined && this.#lastFe !== XenbusState.Initialising) {
+      // It came back to Initialising after we announced InitWait (a restarted
+      // backend found it Connected; it disconnected, released its card and
+      // reset): it only acts on a change of our state, so announce it again.
+      await this.#setState(XenbusState.InitWait);
     }
+    this.#lastFe = feState;
   }
 
   /** Reads the connectors, maps their rings and binds their event channels. */
