@@ -23,6 +23,10 @@ const VDISPL = 'backend=0,be-alloc=0,connectors=id0:1024x768';
 class XenstoreOnlyBackend {
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
+  private readonly seen = new Map<string, string>();
+  /** "<ms> <domid>/<dev> state|online <value>" for every change seen, for diagnostics. */
+  readonly log: string[] = [];
+  private readonly t0 = Date.now();
 
   private constructor(private readonly xs: Xenstore) {}
 
@@ -40,6 +44,8 @@ class XenstoreOnlyBackend {
         for (const dev of await this.list(`${VDISPL_ROOT}/${domid}`)) {
           const state = `${VDISPL_ROOT}/${domid}/${dev}/state`;
           const v = await this.xs.tryRead(state);
+          this.note(`${domid}/${dev} state`, v);
+          this.note(`${domid}/${dev} online`, await this.xs.tryRead(`${VDISPL_ROOT}/${domid}/${dev}/online`));
           if (v === '1') await this.xs.write(state, '2');
           else if (v === '5') await this.xs.write(state, '6');
         }
@@ -49,6 +55,12 @@ class XenstoreOnlyBackend {
     } finally {
       this.busy = false;
     }
+  }
+
+  private note(key: string, value: string | undefined): void {
+    if (this.seen.get(key) === value) return;
+    this.seen.set(key, value ?? '(none)');
+    this.log.push(`${Date.now() - this.t0} ${key} ${value ?? '(none)'}`);
   }
 
   private async list(path: string): Promise<string[]> {
@@ -189,7 +201,7 @@ describe('guest display', () => {
       const t3 = Date.now();
       await guest.destroy();
       guest = undefined;
-      console.log(`xl destroy took ${Date.now() - t3} ms`);
+      console.log(`xl destroy took ${Date.now() - t3} ms (started at ${t3 - t0} ms); backend nodes seen:\n${be.log.join('\n')}`);
       expect(await domainExists(`xzc-vdispl-${process.pid}`)).toBe(false);
       expect(await exists(xs, `${VDISPL_ROOT}/${domid}`)).toBe(false);
       expect(await exists(xs, `/local/domain/${domid}`)).toBe(false);
