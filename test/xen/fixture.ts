@@ -61,7 +61,11 @@ export interface GuestDumbBuffer {
 /** The result of `drmLoop`. */
 export interface GuestFlipLoop {
   flips: number;
+  /** The whole loop, drawing included. */
   ms: number;
+  /** Sum and maximum of the flips' PAGE_FLIP-ioctl-to-event times. */
+  flipMs: number;
+  maxFlipMs: number;
   /** The two buffers (frame k went into buffers[k % 2]) and their framebuffers. */
   buffers: [number, number];
   fbs: [number, number];
@@ -267,6 +271,22 @@ export class DomU {
     return { card0: card === '1', insmod: insmod as 'none' };
   }
 
+  /**
+   * Waits until the frontend registered /dev/dri/card0 (after loadFront(), once
+   * the backend is Connected); rejects if loadFront()'s insmod ended without it
+   * or after `timeoutMs`.
+   */
+  async waitDisplay(timeoutMs = 40_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const st = await this.displayStatus();
+      if (st.card0) return;
+      if (st.insmod !== 'running' && st.insmod !== 'none') throw new Error(`drm_xen_front's insmod ended (${st.insmod}) without /dev/dri/card0`);
+      if (Date.now() > deadline) throw new Error(`no /dev/dri/card0 in the guest after ${timeoutMs} ms (insmod ${st.insmod})`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   /** Opens card0 (as DRM master) and picks connector `connector`, its CRTC and first mode. */
   async drmOpen(connector = 0): Promise<GuestDisplay> {
     const [connectorId, crtcId, width, height, refresh, connection] = (await this.request(`dopen ${connector}`)).split(' ').map(Number);
@@ -316,7 +336,7 @@ export class DomU {
    */
   async drmLoop(n: number, width = 0, height = 0): Promise<GuestFlipLoop> {
     const v = (await this.request(`dloop ${n} ${width} ${height}`, undefined, REQUEST_TIMEOUT_MS + n * 9000)).split(' ').map(Number);
-    return { flips: v[0]!, ms: v[1]!, buffers: [v[2]!, v[3]!], fbs: [v[4]!, v[5]!] };
+    return { flips: v[0]!, ms: v[1]!, buffers: [v[2]!, v[3]!], fbs: [v[4]!, v[5]!], flipMs: v[6]!, maxFlipMs: v[7]! };
   }
 
   /** RMFB (removing the fb on screen turns the CRTC off). */

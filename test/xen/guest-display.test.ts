@@ -176,6 +176,7 @@ describe('guest display', () => {
         return s.insmod === 'running' ? undefined : s;
       }, 40_000);
       expect(st).toEqual({ card0: true, insmod: 'exit:0' });
+      await guest.waitDisplay(1000);
 
       // the guest DRM app: KMS objects come from the frontend alone
       await expect(guest.drmOpen(5)).rejects.toMatchObject({ what: 'connector', errno: 2 });

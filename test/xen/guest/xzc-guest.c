@@ -70,8 +70,12 @@
  *                                    SETCRTC to buffer 1 (black) first; then for
  *                                    k = 0..N-1 draw frame k (KIND 0) into buffer
  *                                    k % 2, flip to it and wait for the event:
- *                                    "ok <N> <ms> <id0> <id1> <fb0> <fb1>"; the
- *                                    buffers and fbs stay until drmfb/dfree/dclose
+ *                                    "ok <N> <ms> <id0> <id1> <fb0> <fb1> <flip ms>
+ *                                    <max flip ms>" (ms: the whole loop, drawing
+ *                                    included; flip ms: the sum of the flips'
+ *                                    ioctl-to-event times); on an error "err <what>
+ *                                    <errno> frame <k>"; the buffers and fbs stay
+ *                                    until drmfb/dfree/dclose
  *   drmfb FB                         RMFB; "ok"
  *   dfree ID                         munmap + DESTROY_DUMB; "ok"
  *   dclose                           RMFB every fb, free every buffer, close card0;
@@ -726,9 +730,11 @@ static void op_loadfront(uint32_t seq)
 
 static void op_dstat(uint32_t seq)
 {
-	int card = access(DRM_CARD, F_OK) == 0;
+	int card;
 
+	/* Reap first: an insmod seen done then had its chance to register card0. */
 	reap_children();
+	card = access(DRM_CARD, F_OK) == 0;
 	if (front_state == FRONT_NONE)
 		reply(seq, "ok %d none", card);
 	else if (front_state == FRONT_RUNNING)
@@ -1036,7 +1042,7 @@ static void op_dloop(uint32_t seq, uint32_t n, uint32_t w, uint32_t h)
 	uint32_t fb[2] = { 0, 0 };
 	struct timespec t0;
 	const char *what = NULL;
-	double ms;
+	double ms, flip_total = 0, flip_max = 0;
 	int err = 0;
 
 	if (!w && !h) {
@@ -1064,8 +1070,11 @@ static void op_dloop(uint32_t seq, uint32_t n, uint32_t w, uint32_t h)
 			reply(seq, "err %s %d frame %u", what, err, k);
 			return;
 		}
+		flip_total += ms;
+		flip_max = ms > flip_max ? ms : flip_max;
 	}
-	reply(seq, "ok %u %.3f %u %u %u %u", n, ms_since(&t0), b[0]->handle, b[1]->handle, fb[0], fb[1]);
+	reply(seq, "ok %u %.3f %u %u %u %u %.3f %.3f", n, ms_since(&t0), b[0]->handle, b[1]->handle, fb[0],
+	      fb[1], flip_total, flip_max);
 }
 
 static int fb_known(uint32_t fb)
