@@ -35,18 +35,69 @@
  *                                    map COUNT refs (data/m<seq>) of DOMID and
  *                                    draw the demo image into them
  *   ping                             "ok pong"
+ *
+ * Display frontend (drm_xen_front) and a guest DRM app: raw KMS ioctls on
+ * /dev/dri/card0. Every call is bounded (the frontend answers each ioctl
+ * within ~3 s; flip events are awaited at most FLIP_WAIT_MS); errors reply
+ * "err <what> <errno>" (<what> one word, e.g. CREATE_DUMB, <errno> a number).
+ *   loadfront                        start `busybox insmod drm_xen_front.ko` in
+ *                                    the background (it blocks up to 30 s while
+ *                                    a vdispl device waits for its backend);
+ *                                    "ok <pid>" at once
+ *   dstat                            "ok <card0> <insmod>": card0 1|0 (whether
+ *                                    /dev/dri/card0 exists), insmod none|running|
+ *                                    exit:<status>|signal:<sig>
+ *   dopen CONN                       open card0 (becoming DRM master), pick the
+ *                                    CONN'th connector, its CRTC and first mode:
+ *                                    "ok <connector id> <crtc id> <W> <H>
+ *                                    <vrefresh> <connection 1=connected>"
+ *   dbuf W H                         CREATE_DUMB (32 bpp) + MAP_DUMB + mmap:
+ *                                    "ok <id> <pitch> <size>" (id = GEM handle)
+ *   ddraw ID FRAME [KIND]            draw frame FRAME into buffer ID: KIND 0
+ *                                    (default) the demo image, style 0, this
+ *                                    domid (demo-image.ts renderDemo), row by
+ *                                    row at the buffer's pitch; KIND 1 the words
+ *                                    of pattern(FRAME) over the whole buffer
+ *                                    (pattern.ts); "ok drawn"
+ *   dfb ID                           ADDFB (XRGB8888: depth 24, bpp 32): "ok <fb>"
+ *   dset FB                          SETCRTC: the CRTC shows FB with the mode on
+ *                                    the connector; FB 0 turns the CRTC off; "ok"
+ *   dflip FB                         PAGE_FLIP with DRM_MODE_PAGE_FLIP_EVENT, wait
+ *                                    for its flip-complete event: "ok <ms>" (time
+ *                                    from the ioctl to the event, 3 decimals)
+ *   dloop N W H                      two W x H buffers (0 0: the mode's size), each
+ *                                    with an fb; if no dset/dloop set the CRTC yet,
+ *                                    SETCRTC to buffer 1 (black) first; then for
+ *                                    k = 0..N-1 draw frame k (KIND 0) into buffer
+ *                                    k % 2, flip to it and wait for the event:
+ *                                    "ok <N> <ms> <id0> <id1> <fb0> <fb1> <flip ms>
+ *                                    <max flip ms>" (ms: the whole loop, drawing
+ *                                    included; flip ms: the sum of the flips'
+ *                                    ioctl-to-event times); on an error "err <what>
+ *                                    <errno> frame <k>"; the buffers and fbs stay
+ *                                    until drmfb/dfree/dclose
+ *   drmfb FB                         RMFB; "ok"
+ *   dfree ID                         munmap + DESTROY_DUMB; "ok"
+ *   dclose                           RMFB every fb, free every buffer, close card0;
+ *                                    "ok closed"
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "drm_uapi.h" /* native/: dumb-buffer structs and ioctl numbers */
 
 typedef uint32_t grant_ref_t;
 typedef uint16_t domid_t;
@@ -159,15 +210,25 @@ static uint32_t demo_pixel(uint32_t x, uint32_t y, uint32_t w, uint32_t h, uint3
 	return 0x20u << 16 | (x * 255 / (w - 1)) << 8 | (y * 255 / (h - 1));
 }
 
-static void draw_demo(uint32_t *px, uint32_t w, uint32_t h, uint32_t style, uint32_t frame,
-		      uint32_t domid)
+/* Rows of W pixels PITCH bytes apart; the bytes past W * 4 in a row are left alone. */
+static void draw_demo_pitch(void *base, uint32_t w, uint32_t h, size_t pitch, uint32_t style,
+			    uint32_t frame, uint32_t domid)
 {
 	char lines[2][32];
 
 	demo_lines(style, frame, domid, lines);
-	for (uint32_t y = 0; y < h; y++)
+	for (uint32_t y = 0; y < h; y++) {
+		uint32_t *row = (uint32_t *)((char *)base + (size_t)y * pitch);
+
 		for (uint32_t x = 0; x < w; x++)
-			px[(size_t)y * w + x] = demo_pixel(x, y, w, h, style, frame, lines);
+			row[x] = demo_pixel(x, y, w, h, style, frame, lines);
+	}
+}
+
+static void draw_demo(uint32_t *px, uint32_t w, uint32_t h, uint32_t style, uint32_t frame,
+		      uint32_t domid)
+{
+	draw_demo_pitch(px, w, h, (size_t)w * 4, style, frame, domid);
 }
 
 /* ---- xenstore over /dev/xen/xenbus ---- */
@@ -499,6 +560,641 @@ out_unmap:
 	free(op);
 }
 
+/* ---- the guest DRM app: raw KMS ioctls on /dev/dri/card0 ----
+ * The KMS structures are the kernel's (include/uapi/drm/drm_mode.h and drm.h),
+ * written out here because the helper is static and has no libdrm; the dumb
+ * buffer ones come from native/drm_uapi.h. The asserts pin them for LP64. */
+
+struct drm_mode_modeinfo {
+	__u32 clock;
+	__u16 hdisplay, hsync_start, hsync_end, htotal, hskew;
+	__u16 vdisplay, vsync_start, vsync_end, vtotal, vscan;
+	__u32 vrefresh;
+	__u32 flags;
+	__u32 type;
+	char name[32]; /* DRM_DISPLAY_MODE_LEN */
+};
+
+struct drm_mode_card_res {
+	__u64 fb_id_ptr, crtc_id_ptr, connector_id_ptr, encoder_id_ptr;
+	__u32 count_fbs, count_crtcs, count_connectors, count_encoders;
+	__u32 min_width, max_width, min_height, max_height;
+};
+
+struct drm_mode_get_connector {
+	__u64 encoders_ptr, modes_ptr, props_ptr, prop_values_ptr;
+	__u32 count_modes, count_props, count_encoders;
+	__u32 encoder_id, connector_id, connector_type, connector_type_id;
+	__u32 connection; /* 1 connected, 2 disconnected, 3 unknown */
+	__u32 mm_width, mm_height;
+	__u32 subpixel;
+	__u32 pad;
+};
+
+struct drm_mode_get_encoder {
+	__u32 encoder_id, encoder_type, crtc_id, possible_crtcs, possible_clones;
+};
+
+struct drm_mode_crtc {
+	__u64 set_connectors_ptr;
+	__u32 count_connectors;
+	__u32 crtc_id, fb_id;
+	__u32 x, y;
+	__u32 gamma_size;
+	__u32 mode_valid;
+	struct drm_mode_modeinfo mode;
+};
+
+struct drm_mode_fb_cmd {
+	__u32 fb_id, width, height, pitch, bpp, depth, handle;
+};
+
+struct drm_mode_crtc_page_flip {
+	__u32 crtc_id, fb_id, flags, reserved;
+	__u64 user_data;
+};
+
+struct drm_event {
+	__u32 type, length;
+};
+
+struct drm_event_vblank {
+	struct drm_event base;
+	__u64 user_data;
+	__u32 tv_sec, tv_usec, sequence, crtc_id;
+};
+
+#define DRM_MODE_PAGE_FLIP_EVENT	0x01
+#define DRM_EVENT_FLIP_COMPLETE		0x02
+#define DRM_IOCTL_MODE_GETRESOURCES	DRM_IOWR(0xA0, struct drm_mode_card_res)
+#define DRM_IOCTL_MODE_SETCRTC		DRM_IOWR(0xA2, struct drm_mode_crtc)
+#define DRM_IOCTL_MODE_GETENCODER	DRM_IOWR(0xA6, struct drm_mode_get_encoder)
+#define DRM_IOCTL_MODE_GETCONNECTOR	DRM_IOWR(0xA7, struct drm_mode_get_connector)
+#define DRM_IOCTL_MODE_ADDFB		DRM_IOWR(0xAE, struct drm_mode_fb_cmd)
+#define DRM_IOCTL_MODE_RMFB		DRM_IOWR(0xAF, unsigned int)
+#define DRM_IOCTL_MODE_PAGE_FLIP	DRM_IOWR(0xB0, struct drm_mode_crtc_page_flip)
+
+_Static_assert(sizeof(struct drm_mode_modeinfo) == 68, "drm_mode_modeinfo layout");
+_Static_assert(offsetof(struct drm_mode_modeinfo, vrefresh) == 24, "drm_mode_modeinfo layout");
+_Static_assert(sizeof(struct drm_mode_card_res) == 64, "drm_mode_card_res layout");
+_Static_assert(sizeof(struct drm_mode_get_connector) == 80, "drm_mode_get_connector layout");
+_Static_assert(offsetof(struct drm_mode_get_connector, connection) == 60, "drm_mode_get_connector layout");
+_Static_assert(sizeof(struct drm_mode_get_encoder) == 20, "drm_mode_get_encoder layout");
+_Static_assert(sizeof(struct drm_mode_crtc) == 104, "drm_mode_crtc layout");
+_Static_assert(offsetof(struct drm_mode_crtc, mode) == 36, "drm_mode_crtc layout");
+_Static_assert(sizeof(struct drm_mode_fb_cmd) == 28, "drm_mode_fb_cmd layout");
+_Static_assert(sizeof(struct drm_mode_crtc_page_flip) == 24, "drm_mode_crtc_page_flip layout");
+_Static_assert(sizeof(struct drm_event) == 8, "drm_event layout");
+_Static_assert(sizeof(struct drm_event_vblank) == 32, "drm_event_vblank layout");
+_Static_assert(DRM_IOCTL_MODE_GETRESOURCES == 0xC04064A0, "DRM_IOCTL_MODE_GETRESOURCES");
+_Static_assert(DRM_IOCTL_MODE_SETCRTC == 0xC06864A2, "DRM_IOCTL_MODE_SETCRTC");
+_Static_assert(DRM_IOCTL_MODE_GETENCODER == 0xC01464A6, "DRM_IOCTL_MODE_GETENCODER");
+_Static_assert(DRM_IOCTL_MODE_GETCONNECTOR == 0xC05064A7, "DRM_IOCTL_MODE_GETCONNECTOR");
+_Static_assert(DRM_IOCTL_MODE_ADDFB == 0xC01C64AE, "DRM_IOCTL_MODE_ADDFB");
+_Static_assert(DRM_IOCTL_MODE_RMFB == 0xC00464AF, "DRM_IOCTL_MODE_RMFB");
+_Static_assert(DRM_IOCTL_MODE_PAGE_FLIP == 0xC01864B0, "DRM_IOCTL_MODE_PAGE_FLIP");
+
+#define FRONT_KO	"kernel/drivers/gpu/drm/xen/drm_xen_front.ko"
+#define DRM_CARD	"/dev/dri/card0"
+#define DRM_MAX_BUFS	16
+#define DRM_MAX_FBS	32
+#define DRM_MAX_OBJS	32  /* CRTCs, connectors, encoders, fbs listed by GETRESOURCES */
+#define DRM_MAX_MODES	64
+#define FLIP_WAIT_MS	5000
+
+/* The frontend module's insmod: none, running, or done with a wait status. */
+static enum { FRONT_NONE, FRONT_RUNNING, FRONT_DONE } front_state;
+static pid_t front_pid;
+static int front_wstatus;
+
+/* A dumb buffer mapped into the helper; handle 0 = free slot. */
+struct dbuf {
+	uint32_t handle, w, h, pitch;
+	uint64_t size;
+	void *mem;
+};
+
+static int drm_fd = -1;
+static uint32_t drm_conn, drm_crtc, drm_scanout;
+static struct drm_mode_modeinfo drm_mode;
+static struct dbuf dbufs[DRM_MAX_BUFS];
+static uint32_t dfbs[DRM_MAX_FBS]; /* 0 = free */
+static uint64_t flip_seq;
+
+/* Reaps finished children (the helper is the guest's PID 1). */
+static void reap_children(void)
+{
+	pid_t p;
+	int st;
+
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+		if (p == front_pid) {
+			front_state = FRONT_DONE;
+			front_wstatus = st;
+		}
+}
+
+static void op_loadfront(uint32_t seq)
+{
+	struct utsname u;
+	char path[256];
+	pid_t p;
+
+	reap_children();
+	if (front_state == FRONT_RUNNING) {
+		reply(seq, "err insmod-running %d", EBUSY);
+		return;
+	}
+	if (uname(&u) < 0) {
+		reply(seq, "err uname %d", errno);
+		return;
+	}
+	snprintf(path, sizeof(path), "/lib/modules/%s/" FRONT_KO, u.release);
+	if (access(path, R_OK) < 0) {
+		reply(seq, "err drm_xen_front.ko %d", errno);
+		return;
+	}
+	p = fork();
+	if (p < 0) {
+		reply(seq, "err fork %d", errno);
+		return;
+	}
+	if (p == 0) {
+		execl("/bin/busybox", "insmod", path, (char *)NULL);
+		_exit(127);
+	}
+	front_pid = p;
+	front_state = FRONT_RUNNING;
+	reply(seq, "ok %d", (int)p);
+}
+
+static void op_dstat(uint32_t seq)
+{
+	int card;
+
+	/* Reap first: an insmod seen done then had its chance to register card0. */
+	reap_children();
+	card = access(DRM_CARD, F_OK) == 0;
+	if (front_state == FRONT_NONE)
+		reply(seq, "ok %d none", card);
+	else if (front_state == FRONT_RUNNING)
+		reply(seq, "ok %d running", card);
+	else if (WIFEXITED(front_wstatus))
+		reply(seq, "ok %d exit:%d", card, WEXITSTATUS(front_wstatus));
+	else
+		reply(seq, "ok %d signal:%d", card, WIFSIGNALED(front_wstatus) ? WTERMSIG(front_wstatus) : 0);
+}
+
+/* An ioctl on card0, retried on EINTR/EAGAIN as libdrm does (bounded). */
+static int drm_ioctl(unsigned long req, void *arg)
+{
+	int r = -1;
+
+	for (int i = 0; i < 100; i++) {
+		r = ioctl(drm_fd, req, arg);
+		if (r == 0 || (errno != EINTR && errno != EAGAIN))
+			break;
+	}
+	return r;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void drm_close_all(void)
+{
+	for (int i = 0; i < DRM_MAX_FBS; i++)
+		if (dfbs[i]) {
+			unsigned int fb = dfbs[i];
+
+			drm_ioctl(DRM_IOCTL_MODE_RMFB, &fb);
+			dfbs[i] = 0;
+		}
+	for (int i = 0; i < DRM_MAX_BUFS; i++)
+		if (dbufs[i].handle) {
+			struct drm_mode_destroy_dumb d = { dbufs[i].handle };
+
+			munmap(dbufs[i].mem, (size_t)dbufs[i].size);
+			drm_ioctl(DRM_IOCTL_MODE_DESTROY_DUMB, &d);
+			dbufs[i].handle = 0;
+		}
+	if (drm_fd >= 0)
+		close(drm_fd);
+	drm_fd = -1;
+	drm_conn = drm_crtc = drm_scanout = 0;
+}
+
+/* Opens card0 and picks connector CONN, its CRTC and first mode; returns what
+ * failed (errno in *err) or NULL with the reply's details in DETAILS. */
+static const char *drm_open(uint32_t conn_index, char *details, size_t len, int *err)
+{
+	uint32_t crtcs[DRM_MAX_OBJS], conns[DRM_MAX_OBJS], encs[DRM_MAX_OBJS], fbs[DRM_MAX_OBJS];
+	uint32_t conn_encs[DRM_MAX_OBJS];
+	static struct drm_mode_modeinfo modes[DRM_MAX_MODES];
+	struct drm_mode_card_res res = { 0 };
+	struct drm_mode_get_connector c = { 0 };
+	struct drm_mode_get_encoder e = { 0 };
+	uint32_t ncrtcs;
+
+	drm_fd = open(DRM_CARD, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (drm_fd < 0) {
+		*err = errno;
+		return "open";
+	}
+	res.fb_id_ptr = (uintptr_t)fbs;
+	res.crtc_id_ptr = (uintptr_t)crtcs;
+	res.connector_id_ptr = (uintptr_t)conns;
+	res.encoder_id_ptr = (uintptr_t)encs;
+	res.count_fbs = res.count_crtcs = res.count_connectors = res.count_encoders = DRM_MAX_OBJS;
+	if (drm_ioctl(DRM_IOCTL_MODE_GETRESOURCES, &res) < 0) {
+		*err = errno;
+		return "GETRESOURCES";
+	}
+	/* The kernel fills at most our counts and returns the real ones. */
+	ncrtcs = res.count_crtcs < DRM_MAX_OBJS ? res.count_crtcs : DRM_MAX_OBJS;
+	if (conn_index >= res.count_connectors || conn_index >= DRM_MAX_OBJS) {
+		*err = ENOENT;
+		return "connector";
+	}
+	/* First call with no room: counts only, and the connector is probed. */
+	c.connector_id = conns[conn_index];
+	if (drm_ioctl(DRM_IOCTL_MODE_GETCONNECTOR, &c) < 0) {
+		*err = errno;
+		return "GETCONNECTOR";
+	}
+	/* Second call: modes and encoders are copied only when all fit. */
+	c = (struct drm_mode_get_connector){ .connector_id = conns[conn_index] };
+	c.modes_ptr = (uintptr_t)modes;
+	c.count_modes = DRM_MAX_MODES;
+	c.encoders_ptr = (uintptr_t)conn_encs;
+	c.count_encoders = DRM_MAX_OBJS;
+	if (drm_ioctl(DRM_IOCTL_MODE_GETCONNECTOR, &c) < 0) {
+		*err = errno;
+		return "GETCONNECTOR";
+	}
+	if (c.count_modes == 0 || c.count_modes > DRM_MAX_MODES) {
+		*err = c.count_modes ? E2BIG : ENOENT;
+		return "modes";
+	}
+	if (c.count_encoders == 0 || c.count_encoders > DRM_MAX_OBJS) {
+		*err = c.count_encoders ? E2BIG : ENOENT;
+		return "encoders";
+	}
+	drm_conn = c.connector_id;
+	drm_mode = modes[0];
+	drm_crtc = 0;
+	/* The encoder's current CRTC, else the first CRTC an encoder can drive. */
+	for (uint32_t i = 0; i < c.count_encoders && !drm_crtc; i++) {
+		e = (struct drm_mode_get_encoder){ .encoder_id = conn_encs[i] };
+		if (drm_ioctl(DRM_IOCTL_MODE_GETENCODER, &e) < 0) {
+			*err = errno;
+			return "GETENCODER";
+		}
+		if (e.crtc_id) {
+			drm_crtc = e.crtc_id;
+			break;
+		}
+		for (uint32_t k = 0; k < ncrtcs && k < 32; k++)
+			if (e.possible_crtcs & (1u << k)) {
+				drm_crtc = crtcs[k];
+				break;
+			}
+	}
+	if (!drm_crtc) {
+		*err = ENOENT;
+		return "crtc";
+	}
+	snprintf(details, len, "%u %u %u %u %u %u", drm_conn, drm_crtc, drm_mode.hdisplay, drm_mode.vdisplay,
+	      drm_mode.vrefresh, c.connection);
+	return NULL;
+}
+
+static struct dbuf *dbuf_find(uint32_t id)
+{
+	for (int i = 0; id && i < DRM_MAX_BUFS; i++)
+		if (dbufs[i].handle == id)
+			return &dbufs[i];
+	return NULL;
+}
+
+/* CREATE_DUMB + MAP_DUMB + mmap; returns what failed or NULL. */
+static const char *dbuf_create(uint32_t w, uint32_t h, struct dbuf **out, int *err)
+{
+	struct drm_mode_create_dumb c = { .height = h, .width = w, .bpp = 32 };
+	struct drm_mode_map_dumb m = { 0 };
+	struct drm_mode_destroy_dumb d;
+	struct dbuf *b = NULL;
+	void *mem;
+
+	for (int i = 0; i < DRM_MAX_BUFS && !b; i++)
+		if (!dbufs[i].handle)
+			b = &dbufs[i];
+	if (!b) {
+		*err = ENOSPC;
+		return "buffers";
+	}
+	if (w < 2 || h < 2 || w > 8192 || h > 8192) {
+		*err = EINVAL;
+		return "size";
+	}
+	if (drm_ioctl(DRM_IOCTL_MODE_CREATE_DUMB, &c) < 0) {
+		*err = errno;
+		return "CREATE_DUMB";
+	}
+	d.handle = c.handle;
+	m.handle = c.handle;
+	if (drm_ioctl(DRM_IOCTL_MODE_MAP_DUMB, &m) < 0) {
+		*err = errno;
+		drm_ioctl(DRM_IOCTL_MODE_DESTROY_DUMB, &d);
+		return "MAP_DUMB";
+	}
+	if (c.pitch < w * 4 || c.size < (uint64_t)c.pitch * h) {
+		drm_ioctl(DRM_IOCTL_MODE_DESTROY_DUMB, &d);
+		*err = EINVAL;
+		return "dumb-layout";
+	}
+	mem = mmap(NULL, (size_t)c.size, PROT_READ | PROT_WRITE, MAP_SHARED, drm_fd, (off_t)m.offset);
+	if (mem == MAP_FAILED) {
+		*err = errno;
+		drm_ioctl(DRM_IOCTL_MODE_DESTROY_DUMB, &d);
+		return "mmap";
+	}
+	*b = (struct dbuf){ c.handle, w, h, c.pitch, c.size, mem };
+	*out = b;
+	return NULL;
+}
+
+/* Frame FRAME of a guest display buffer: KIND 0 the demo image (style 0), KIND 1
+ * pattern(FRAME) over all SIZE bytes. Used by ddraw and the `frame` command. */
+static int draw_frame(void *mem, uint64_t size, uint32_t w, uint32_t h, uint32_t pitch, uint32_t frame,
+		      uint32_t kind, uint32_t domid)
+{
+	if (kind == 0)
+		draw_demo_pitch(mem, w, h, pitch, 0, frame, domid);
+	else if (kind == 1)
+		fill_pattern(mem, (size_t)(size / 4), frame);
+	else
+		return -1;
+	return 0;
+}
+
+static const char *fb_add(struct dbuf *b, uint32_t *fb_out, int *err)
+{
+	struct drm_mode_fb_cmd f = { .width = b->w, .height = b->h, .pitch = b->pitch, .bpp = 32,
+				     .depth = 24, .handle = b->handle };
+	for (int i = 0; i < DRM_MAX_FBS; i++)
+		if (!dfbs[i]) {
+			if (drm_ioctl(DRM_IOCTL_MODE_ADDFB, &f) < 0) {
+				*err = errno;
+				return "ADDFB";
+			}
+			dfbs[i] = f.fb_id;
+			*fb_out = f.fb_id;
+			return NULL;
+		}
+	*err = ENOSPC;
+	return "fbs";
+}
+
+static const char *crtc_set(uint32_t fb, int *err)
+{
+	struct drm_mode_crtc c = { .crtc_id = drm_crtc, .fb_id = fb };
+	uint32_t conn = drm_conn;
+
+	if (fb) {
+		c.set_connectors_ptr = (uintptr_t)&conn;
+		c.count_connectors = 1;
+		c.mode_valid = 1;
+		c.mode = drm_mode;
+	}
+	if (drm_ioctl(DRM_IOCTL_MODE_SETCRTC, &c) < 0) {
+		*err = errno;
+		return "SETCRTC";
+	}
+	drm_scanout = fb;
+	return NULL;
+}
+
+/* PAGE_FLIP to FB with an event; waits at most FLIP_WAIT_MS for that event. */
+static const char *flip(uint32_t fb, double *ms, int *err)
+{
+	struct drm_mode_crtc_page_flip f = { .crtc_id = drm_crtc, .fb_id = fb,
+					     .flags = DRM_MODE_PAGE_FLIP_EVENT, .user_data = ++flip_seq };
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (drm_ioctl(DRM_IOCTL_MODE_PAGE_FLIP, &f) < 0) {
+		*err = errno;
+		return "PAGE_FLIP";
+	}
+	for (;;) {
+		double left = FLIP_WAIT_MS - ms_since(&t0);
+		struct pollfd p = { drm_fd, POLLIN, 0 };
+		char buf[1024];
+		ssize_t r;
+		int pr;
+
+		if (left <= 0) {
+			*err = ETIMEDOUT;
+			return "flip-event";
+		}
+		pr = poll(&p, 1, (int)left + 1);
+		if (pr < 0 && errno != EINTR) {
+			*err = errno;
+			return "poll";
+		}
+		if (pr <= 0)
+			continue;
+		r = read(drm_fd, buf, sizeof(buf));
+		if (r < 0 && errno != EINTR && errno != EAGAIN) {
+			*err = errno;
+			return "read";
+		}
+		/* Whole events, one after another; stale ones (earlier flips) are skipped. */
+		for (size_t off = 0; r > 0 && off + sizeof(struct drm_event) <= (size_t)r;) {
+			struct drm_event ev;
+			struct drm_event_vblank v;
+
+			memcpy(&ev, buf + off, sizeof(ev));
+			if (ev.length < sizeof(ev) || off + ev.length > (size_t)r)
+				break;
+			if (ev.type == DRM_EVENT_FLIP_COMPLETE && ev.length >= sizeof(v)) {
+				memcpy(&v, buf + off, sizeof(v));
+				if (v.user_data == f.user_data) {
+					*ms = ms_since(&t0);
+					drm_scanout = fb;
+					return NULL;
+				}
+			}
+			off += ev.length;
+		}
+	}
+}
+
+static void op_dloop(uint32_t seq, uint32_t n, uint32_t w, uint32_t h)
+{
+	struct dbuf *b[2] = { NULL, NULL };
+	uint32_t fb[2] = { 0, 0 };
+	struct timespec t0;
+	const char *what = NULL;
+	double ms, flip_total = 0, flip_max = 0;
+	int err = 0;
+
+	if (!w && !h) {
+		w = drm_mode.hdisplay;
+		h = drm_mode.vdisplay;
+	}
+	for (int i = 0; i < 2 && !what; i++) {
+		what = dbuf_create(w, h, &b[i], &err);
+		if (!what)
+			what = fb_add(b[i], &fb[i], &err);
+	}
+	if (!what && !drm_scanout)
+		what = crtc_set(fb[1], &err);
+	if (what) {
+		reply(seq, "err %s %d", what, err);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (uint32_t k = 0; k < n; k++) {
+		struct dbuf *d = b[k % 2];
+
+		draw_frame(d->mem, d->size, d->w, d->h, d->pitch, k, 0, my_domid);
+		what = flip(fb[k % 2], &ms, &err);
+		if (what) {
+			reply(seq, "err %s %d frame %u", what, err, k);
+			return;
+		}
+		flip_total += ms;
+		flip_max = ms > flip_max ? ms : flip_max;
+	}
+	reply(seq, "ok %u %.3f %u %u %u %u %.3f %.3f", n, ms_since(&t0), b[0]->handle, b[1]->handle, fb[0],
+	      fb[1], flip_total, flip_max);
+}
+
+static int fb_known(uint32_t fb)
+{
+	for (int i = 0; fb && i < DRM_MAX_FBS; i++)
+		if (dfbs[i] == fb)
+			return i;
+	return -1;
+}
+
+/* The d* ops; returns 0 when OP is not one of them. */
+static int handle_drm(uint32_t seq, const char *op, int nargs, uint32_t a, uint32_t b, uint32_t c)
+{
+	const char *what = NULL;
+	char details[128];
+	struct dbuf *d;
+	double ms;
+	int err = 0;
+
+	if (!strcmp(op, "loadfront")) {
+		op_loadfront(seq);
+		return 1;
+	}
+	if (!strcmp(op, "dstat")) {
+		op_dstat(seq);
+		return 1;
+	}
+	if (!strcmp(op, "dclose")) {
+		drm_close_all();
+		reply(seq, "ok closed");
+		return 1;
+	}
+	if (!strcmp(op, "dopen")) {
+		if (drm_fd >= 0) {
+			reply(seq, "err already-open %d", EBUSY);
+		} else if ((what = drm_open(nargs >= 1 ? a : 0, details, sizeof(details), &err))) {
+			drm_close_all();
+			reply(seq, "err %s %d", what, err);
+		} else {
+			reply(seq, "ok %s", details);
+		}
+		return 1;
+	}
+	if (strcmp(op, "dbuf") && strcmp(op, "ddraw") && strcmp(op, "dfb") && strcmp(op, "dset") &&
+	    strcmp(op, "dflip") && strcmp(op, "dloop") && strcmp(op, "drmfb") && strcmp(op, "dfree"))
+		return 0;
+	if (drm_fd < 0) {
+		reply(seq, "err not-open %d", EBADF);
+		return 1;
+	}
+	if (!strcmp(op, "dbuf") && nargs >= 2) {
+		if ((what = dbuf_create(a, b, &d, &err)))
+			reply(seq, "err %s %d", what, err);
+		else
+			reply(seq, "ok %u %u %llu", d->handle, d->pitch, (unsigned long long)d->size);
+	} else if (!strcmp(op, "ddraw") && nargs >= 2) {
+		d = dbuf_find(a);
+		if (!d)
+			reply(seq, "err no-buffer %d", ENOENT);
+		else if (draw_frame(d->mem, d->size, d->w, d->h, d->pitch, b, nargs >= 3 ? c : 0, my_domid) < 0)
+			reply(seq, "err kind %d", EINVAL);
+		else
+			reply(seq, "ok drawn");
+	} else if (!strcmp(op, "dfb") && nargs >= 1) {
+		uint32_t fb;
+
+		d = dbuf_find(a);
+		if (!d)
+			reply(seq, "err no-buffer %d", ENOENT);
+		else if ((what = fb_add(d, &fb, &err)))
+			reply(seq, "err %s %d", what, err);
+		else
+			reply(seq, "ok %u", fb);
+	} else if (!strcmp(op, "dset") && nargs >= 1) {
+		if ((what = crtc_set(a, &err)))
+			reply(seq, "err %s %d", what, err);
+		else
+			reply(seq, "ok");
+	} else if (!strcmp(op, "dflip") && nargs >= 1) {
+		if ((what = flip(a, &ms, &err)))
+			reply(seq, "err %s %d", what, err);
+		else
+			reply(seq, "ok %.3f", ms);
+	} else if (!strcmp(op, "dloop") && nargs >= 3) {
+		op_dloop(seq, a, b, c);
+	} else if (!strcmp(op, "drmfb") && nargs >= 1) {
+		int i = fb_known(a);
+		unsigned int fb = a;
+
+		if (i < 0) {
+			reply(seq, "err no-fb %d", ENOENT);
+		} else if (drm_ioctl(DRM_IOCTL_MODE_RMFB, &fb) < 0) {
+			reply(seq, "err RMFB %d", errno);
+		} else {
+			dfbs[i] = 0;
+			/* Removing the fb on screen turns the CRTC off. */
+			if (drm_scanout == a)
+				drm_scanout = 0;
+			reply(seq, "ok");
+		}
+	} else if (!strcmp(op, "dfree") && nargs >= 1) {
+		d = dbuf_find(a);
+		if (!d) {
+			reply(seq, "err no-buffer %d", ENOENT);
+		} else {
+			struct drm_mode_destroy_dumb dd = { d->handle };
+
+			munmap(d->mem, (size_t)d->size);
+			d->handle = 0;
+			if (drm_ioctl(DRM_IOCTL_MODE_DESTROY_DUMB, &dd) < 0)
+				reply(seq, "err DESTROY_DUMB %d", errno);
+			else
+				reply(seq, "ok");
+		}
+	} else {
+		reply(seq, "err missing-arguments %d", EINVAL);
+	}
+	return 1;
+}
+
 static void handle(const char *cmd)
 {
 	char op[16] = "", mode[16] = "";
@@ -510,6 +1206,8 @@ static void handle(const char *cmd)
 		reply(0, "err malformed request");
 		return;
 	}
+	if (handle_drm(seq, op, n - 2, a, b, c))
+		return;
 	if (!strcmp(op, "ping")) {
 		reply(seq, "ok pong");
 	} else if (!strcmp(op, "share") && n >= 6) {
@@ -591,6 +1289,7 @@ static int serve(void)
 			idle = 0;
 		}
 		free(cmd);
+		reap_children();
 		/* Poll fast while Dom0 is busy with us, slowly when it is not. */
 		tick.tv_nsec = (idle++ < 500 ? 2 : 50) * 1000 * 1000L;
 		nanosleep(&tick, NULL);
@@ -621,6 +1320,24 @@ int main(int argc, char **argv)
 		free(px);
 		return 0;
 	}
-	fprintf(stderr, "usage: xzc-guest serve | pattern SEED N | image W H STYLE FRAME DOMID\n");
+	if (argc == 8 && !strcmp(argv[1], "frame")) {
+		uint32_t v[6];
+		void *mem;
+		size_t size;
+
+		for (int i = 0; i < 6; i++)
+			v[i] = (uint32_t)strtoul(argv[2 + i], NULL, 0);
+		size = (size_t)v[2] * v[1];
+		if (v[0] < 2 || v[1] < 2 || v[0] > 8192 || v[1] > 8192 || v[2] < v[0] * 4 || v[2] > 65536)
+			return 2;
+		mem = calloc(1, size);
+		if (!mem || draw_frame(mem, size, v[0], v[1], v[2], v[3], v[4], v[5]) < 0)
+			return 2;
+		fwrite(mem, 1, size, stdout);
+		free(mem);
+		return 0;
+	}
+	fprintf(stderr, "usage: xzc-guest serve | pattern SEED N | image W H STYLE FRAME DOMID |\n"
+			"       frame W H PITCH FRAME KIND DOMID\n");
 	return 2;
 }
