@@ -186,6 +186,8 @@ export class Xenstore extends XsBase {
   #buffered: Buffer = Buffer.alloc(0);
   readonly #pending = new Map<number, Pending>();
   readonly #watchers = new Map<string, (path: string) => void>();
+  /** Rejecters of waitFor() calls in progress: close() settles them. */
+  readonly #waits = new Set<(err: Error) => void>();
   #closed = false;
   readonly #timeoutMs: number;
 
@@ -275,8 +277,15 @@ export class Xenstore extends XsBase {
     let last: string | undefined;
     let watch: XsWatch | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let rejecter: ((err: Error) => void) | undefined;
     try {
       return await new Promise<string>((resolve, reject) => {
+        if (this.#closed) {
+          reject(new ClosedError('xenstore connection'));
+          return;
+        }
+        rejecter = reject;
+        this.#waits.add(reject);
         timer = setTimeout(() => reject(new TimeoutError('xenstore',
           `timed out after ${timeoutMs} ms waiting for xenstore ${path} (last value: ${JSON.stringify(last)})`)), timeoutMs);
         const check = () => {
@@ -291,6 +300,7 @@ export class Xenstore extends XsBase {
       });
     } finally {
       clearTimeout(timer);
+      if (rejecter) this.#waits.delete(rejecter);
       await watch?.close();
     }
   }
@@ -300,6 +310,8 @@ export class Xenstore extends XsBase {
     if (this.#closed) return;
     this.#closed = true;
     this.#failAll(new ClosedError('xenstore connection'));
+    for (const reject of this.#waits) reject(new ClosedError('xenstore connection'));
+    this.#waits.clear();
     await new Promise<void>((resolve) => {
       this.sock.once('close', () => resolve());
       this.sock.destroy();
