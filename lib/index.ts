@@ -34,5 +34,5 @@ export {
   XenZcopySystemError,
   TimeoutError,
 } from './errors.js';
-export { native, isNativeError, PROT_READ, PROT_WRITE } from './binding.js';
-export type { NativeBinding, NativeError, DrmVersion, GntallocGrant, DumbBuffer, FromRefsResult, PoolStats } from './binding.js';
+// The raw addon (lib/binding.ts) is deliberately not exported: it bypasses
+// every check and lifetime rule of this API. Tests import it directly.

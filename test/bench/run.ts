@@ -9,7 +9,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
-import { DrmDevice, GrantMapper, type GuestBuffer, native, ZeroCopyDevice } from '../../lib/index.js';
+import { native } from '../../lib/binding.js';
+import { DrmDevice, GrantMapper, type GuestBuffer, ZeroCopyDevice } from '../../lib/index.js';
 import { DomU, type SharedBuffer } from '../xen/fixture.js';
 import { barChartSvg, markdownTable, type Row } from './report.js';
 import { ratio, summarize, type Summary } from './stats.js';
