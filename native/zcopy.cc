@@ -97,6 +97,7 @@ Napi::Value WaitFree(const Napi::CallbackInfo& info) {
   req->wait_to_ms = ArgUint32(info, 2, "timeoutMs");
   auto job = std::make_unique<BlockingJob>();
   job->syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE";
+  job->lane = Lane::kWait;  // may block for the whole timeout: never ahead of imports and closes
   // Not retried on EINTR: the wait is killable only, so EINTR means the
   // process is dying anyway.
   job->work = [fd, req] { return ioctl(fd, DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE, req.get()) < 0 ? errno : 0; };
