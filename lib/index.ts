@@ -19,10 +19,14 @@ export {
   checkRefs,
   MAX_DOMID,
   DEFAULT_RELEASE_TIMEOUT_MS,
+  MAX_RELEASE_TIMEOUT_MS,
 } from './device.js';
-export type { BufferFormat, ImportOptions, OpenOptions, ReleaseResult, MappedDmaBuf } from './device.js';
+export type {
+  BufferFormat, ImportOptions, OpenOptions, ReleaseOptions, ReleaseResult, MappedDmaBuf, ReadonlyMappedDmaBuf,
+} from './device.js';
+export type { Mapping, ReadonlyMapping, WritableMapping, ReadonlyBytes } from './resource.js';
 export { GrantAllocator, GrantMapper } from './grants.js';
-export type { SharedPages, MappedGrants } from './grants.js';
+export type { SharedPages, MappedGrants, WritableMappedGrants } from './grants.js';
 export { buildPageDirectory, parsePageDirectory, directoryPages, REFS_PER_DIRECTORY_PAGE } from './displif.js';
 export { probe } from './probe.js';
 export type { Capabilities } from './probe.js';

@@ -28,7 +28,7 @@ describe('TypeScript API (real devices)', () => {
   });
 
   afterAll(async () => {
-    vgem.close();
+    await vgem.close();
     await zc.close();
   });
 
@@ -71,16 +71,16 @@ describe('TypeScript API (real devices)', () => {
     const words = new Uint32Array(rw.buffer.buffer, rw.buffer.byteOffset, rw.buffer.length / 4);
     expect(firstMismatch(words, 9)).toBe(-1);
     fillPattern(words, 10);
-    rw.end();
+    await rw.close();
     expect(await guest.check(shared.id, 10)).toEqual({ match: true });
 
     const copy = buf.dmabuf.dup();
-    await expect(buf.close(300)).rejects.toBeInstanceOf(TimeoutError); // the dup still holds it
+    await expect(buf.close({ timeoutMs: 300 })).rejects.toBeInstanceOf(TimeoutError); // the dup still holds it
     expect(vgem.importCount(h1)).toBe(0);
-    const waiting = buf.released(5000);
-    copy.close();
+    const waiting = buf.released({ timeoutMs: 5000 });
+    await copy.close();
     await expect(waiting).resolves.toBe('freed');
-    await expect(buf.released(10)).resolves.toBe('already-freed');
+    await expect(buf.released({ timeoutMs: 10 })).resolves.toBe('already-freed');
     await guest.unshare(shared.id);
   });
 
@@ -90,10 +90,12 @@ describe('TypeScript API (real devices)', () => {
     expect(granted.refs).toHaveLength(64);
     await guest.mapWrite(granted.refs, 77);
     const view = mine.map('read');
-    expect(firstMismatch(new Uint32Array(view.buffer.buffer, view.buffer.byteOffset, view.buffer.length / 4), 77)).toBe(-1);
-    view.end();
-    granted.close();
-    mine.close();
+    const copy = view.toBuffer();
+    expect(firstMismatch(new Uint32Array(copy.buffer, copy.byteOffset, copy.length / 4), 77)).toBe(-1);
+    expect(view.bytes.readUInt32LE(0)).toBe(copy.readUInt32LE(0)); // the read-only view reads in place
+    await view.close();
+    await granted.close();
+    await mine.close();
     expect(zcopyStats().granted_pages).toBe(0);
   });
 
@@ -111,18 +113,19 @@ describe('TypeScript API (real devices)', () => {
     const shared = alloc.share(guest.domid, 8);
     fillPattern(new Uint32Array(shared.buffer.buffer, shared.buffer.byteOffset, shared.buffer.length / 4), 31);
     expect(await guest.mapVerify(shared.refs, 31)).toEqual({ match: true });
-    shared.close();
-    shared.close();
-    alloc.close();
+    await shared.close();
+    await shared.close();
+    await alloc.close();
     // guest -> Dom0: map, and copy with GRANT_COPY
     const theirs = await guest.share({ pages: 8, seed: 32 });
     const mapper = GrantMapper.open();
     const m = mapper.map(guest.domid, theirs.refs);
-    expect(firstMismatch(new Uint32Array(m.buffer.buffer, m.buffer.byteOffset, m.buffer.length / 4), 32)).toBe(-1);
-    m.close();
+    const mc = m.toBuffer();
+    expect(firstMismatch(new Uint32Array(mc.buffer, mc.byteOffset, mc.length / 4), 32)).toBe(-1);
+    await m.close();
     const copy = await mapper.copyFrom(guest.domid, theirs.refs);
     expect(firstMismatch(new Uint32Array(copy.buffer), 32)).toBe(-1);
-    mapper.close();
+    await mapper.close();
     expect(() => mapper.map(guest.domid, theirs.refs)).toThrow(/closed/);
     await guest.unshare(theirs.id);
   });
@@ -139,12 +142,12 @@ describe('TypeScript API (real devices)', () => {
     const h = monitorEventLoopDelay({ resolution: 10 });
     h.enable();
     const t0 = Date.now();
-    const closing = bufs.map((b) => b.close(3000).catch((e: unknown) => e));
+    const closing = bufs.map((b) => b.close({ timeoutMs: 3000 }).catch((e: unknown) => e));
     // fs work on libuv's pool still runs while 16 WAIT_FREEs block
     for (let i = 0; i < 20; i++) writeFileSync(join(xenEnv().out, 'lag-probe'), String(i));
     await new Promise((r) => setTimeout(r, 1000));
     expect(native().poolStats().outstanding).toBe(16);
-    for (const d of holders) d.close();
+    for (const d of holders) void d.close();
     const results = await Promise.all(closing);
     h.disable();
     expect(results.every((r) => r === 'freed')).toBe(true);
