@@ -100,7 +100,7 @@ describe('TypeScript API (real devices)', () => {
   });
 
   it('rejects bad input with typed errors before and after the kernel', async () => {
-    expect(() => zc.importGuestBuffer({ domid: guest.domid, refs: [1, 1], width: 1, height: 1, bpp: 32 })).toThrow(ValidationError);
+    await expect(zc.importGuestBuffer({ domid: guest.domid, refs: [1, 1], width: 1, height: 1, bpp: 32 })).rejects.toThrow(ValidationError);
     const missing = await zc.importGuestBuffer({ domid: 0x7000, refs: [12], width: 16, height: 16, bpp: 32 }).catch((e: unknown) => e);
     expect(missing).toMatchObject({ code: 'ESRCH', syscall: 'DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS' });
     expect(() => DrmDevice.open('no-such-driver')).toThrow(DeviceNotFoundError);
