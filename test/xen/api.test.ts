@@ -134,6 +134,7 @@ describe('TypeScript API (real devices)', () => {
     const shared = await guest.share({ pages: 16 + 64, seed: 6 });
     const probeRefs = shared.refs.subarray(16, 80);
     const later: GuestBuffer[] = [];
+    /** Total time of n imports (a stall behind a wait shows in the total, not in a median). */
     const importTimes = async (n: number) => {
       const times: number[] = [];
       for (let i = 0; i < n; i++) {
@@ -143,23 +144,25 @@ describe('TypeScript API (real devices)', () => {
         times.push(performance.now() - t0);
         later.push(gb); // its WAIT_FREE would queue behind the 16 waits (same lane): closed at the end
       }
-      return times.sort((a, b) => a - b)[Math.floor(n / 2)]!;
+      return { total: times.reduce((a, b) => a + b, 0), max: Math.max(...times) };
     };
     await importTimes(2); // warm-up
     const alone = await importTimes(5);
-    // 16 buffers held by vgem: their waits block 16 pool threads for up to 20 s
+    // 16 buffers held by vgem: their waits block 16 pool threads for up to 60 s
     const held: GuestBuffer[] = [];
     for (let i = 0; i < 16; i++) {
       const gb = await zc.importGuestBuffer({ domid: guest.domid, refs: shared.refs.subarray(i, i + 1), width: 32, height: 32, bpp: 32 });
       vgem.importDmaBuf(gb.dmabuf);
       held.push(gb);
     }
-    const waits = held.map((gb) => gb.released({ timeoutMs: 20_000 }));
+    const waits = held.map((gb) => gb.released({ timeoutMs: 60_000 }));
     await new Promise((r) => setTimeout(r, 300));
     expect(native().poolStats().outstanding).toBe(16); // the 16 waits
     const withWaits = await importTimes(5);
-    console.log(`import median: ${alone.toFixed(1)} ms alone, ${withWaits.toFixed(1)} ms with 16 pending waits`);
-    expect(withWaits / alone).toBeLessThan(3); // same order; before the lanes it waited for a wait's timeout
+    console.log(`5 imports: ${alone.total.toFixed(1)} ms alone (max ${alone.max.toFixed(1)}), ` +
+      `${withWaits.total.toFixed(1)} ms with 16 pending waits (max ${withWaits.max.toFixed(1)})`);
+    // Same order (TCG can deschedule Dom0 for ~0.5 s, hence 20x); queued behind a wait it is 60 s.
+    expect(withWaits.total / alone.total).toBeLessThan(20);
     expect(native().poolStats().lanes.wait.threads).toBe(16);
     // closing releases the held buffers: every wait ends 'freed', none times out
     const closed = await Promise.all(held.map((gb) => gb.close({ timeoutMs: 20_000 })));
