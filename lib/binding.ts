@@ -46,13 +46,24 @@ export interface FromRefsResult {
   waitHandle: number;
 }
 
-/** State of the addon's blocking-call thread pool. */
-export interface PoolStats {
+/** One lane of the addon's thread pool. */
+export interface PoolLaneStats {
   threads: number;
   idle: number;
   queued: number;
   maxThreads: number;
+}
+
+/**
+ * State of the addon's blocking-call thread pool (per environment: the main
+ * thread and each Worker have their own). Totals over both lanes: `work`
+ * (FROM_REFS, TO_REFS, closeAsync, GRANT_COPY) and `wait` (WAIT_FREE), so a
+ * pending wait never delays an import or a close.
+ */
+export interface PoolStats extends PoolLaneStats {
+  /** Promises not settled yet. */
   outstanding: number;
+  lanes: { work: PoolLaneStats; wait: PoolLaneStats };
 }
 
 /** mmap protection bits accepted by {@link NativeBinding.mmap}. */
@@ -135,8 +146,11 @@ export interface NativeBinding {
   ringLoad32(page: ArrayBuffer, offset: number, byteOffset: number): number;
   ringStore32(page: ArrayBuffer, offset: number, byteOffset: number, value: number): void;
 
+  /** Bounds each lane (default 16 threads each). */
   poolSetMaxThreads(maxThreads: number): void;
   poolStats(): PoolStats;
+  /** Test hook: a job that blocks one thread of `lane` for `ms` (nanosleep). */
+  poolTestSleep(lane: 'work' | 'wait', ms: number): Promise<void>;
 }
 
 /** Shape of the errors the addon throws (like Node's own fs errors). */

@@ -66,28 +66,28 @@ export async function selftest(log: (s: string) => void = console.log): Promise<
     const buf = await zc.importGuestBuffer({ domid: 0, refs: shared.refs, width: 128, height: 128, bpp: 32 });
     vgem.importDmaBuf(buf.dmabuf);
     const view = buf.dmabuf.map('read');
-    check(view.buffer.equals(shared.buffer), 'FROM_REFS: the dma-buf shows the granted pages');
-    view.end();
+    check(view.bytes.equals(shared.buffer), 'FROM_REFS: the dma-buf shows the granted pages');
+    await view.close();
     check((await buf.close()) === 'freed', 'teardown and WAIT_FREE');
-    shared.close();
+    await shared.close();
 
     const mine = vgem.createDumbDmaBuf(64, 64, 32);
     const w = mine.map('write');
     w.buffer.fill(0x5a);
-    w.end();
+    await w.close();
     const granted = await zc.exportToGuest(mine, { domid: 0 });
     const m = mapper.map(0, granted.refs);
-    check(m.buffer.every((x) => x === 0x5a), 'TO_REFS: the granted pages show the Dom0 buffer');
-    m.close();
-    granted.close();
-    mine.close();
+    check(m.bytes.every((x) => x === 0x5a), 'TO_REFS: the granted pages show the Dom0 buffer');
+    await m.close();
+    await granted.close();
+    await mine.close();
   } catch (e) {
     check(false, `unexpected error: ${(e as Error).message}`);
   } finally {
-    vgem.close();
+    await vgem.close();
     await zc.close();
-    mapper.close();
-    alloc.close();
+    await mapper.close();
+    await alloc.close();
   }
   return failures;
 }

@@ -9,6 +9,7 @@
 import { native, PROT_READ, PROT_WRITE, type NativeBinding } from './binding.js';
 import { checkRefs, MAX_DOMID } from './device.js';
 import { ClosedError, fromNative, ValidationError } from './errors.js';
+import { FdResource, MappingImpl, runAllSync, type ReadonlyMapping, type WritableMapping } from './resource.js';
 
 const PAGE_SIZE = 4096;
 
@@ -26,52 +27,76 @@ function checkPages(pages: number): number {
   return pages;
 }
 
-/** Pages of this domain granted to another one. */
-export interface SharedPages {
+/** Pages of this domain granted to another one: a writable mapping plus the grant references. */
+export interface SharedPages extends WritableMapping {
   readonly domid: number;
   /** One grant reference per page: publish these to the other domain. */
   readonly refs: Uint32Array;
-  /** The pages themselves, valid until close(). */
-  readonly buffer: Buffer;
-  /** Unmaps and ends the grants (Xen keeps a page until the other side unmaps it). Idempotent. */
-  close(): void;
 }
 
-/** Maps of another domain's grants into this process. */
-export interface MappedGrants {
+/** Another domain's grants mapped into this process, read-only (the default). */
+export interface MappedGrants extends ReadonlyMapping {
   readonly domid: number;
-  readonly buffer: Buffer;
-  close(): void;
+}
+
+/** Another domain's grants mapped writable (`{ writable: true }`). */
+export interface WritableMappedGrants extends WritableMapping {
+  readonly domid: number;
 }
 
 abstract class GrantDevice {
-  protected fdValue: number;
+  protected readonly res: FdResource;
   protected readonly b: NativeBinding;
 
   protected constructor(readonly path: string, b: NativeBinding) {
     this.b = b;
+    let fd: number;
     try {
-      this.fdValue = b.open(path);
+      fd = b.open(path);
     } catch (e) {
       throw fromNative(e, `opening ${path} (is the xen-${path.endsWith('gntdev') ? 'gntdev' : 'gntalloc'} module loaded, and are you root?)`);
     }
+    this.res = new FdResource(fd, b, path);
   }
 
+  #closed = false;
+
+  /** The fd; ClosedError after close(). */
   protected get fd(): number {
-    if (this.fdValue < 0) throw new ClosedError(this.path);
-    return this.fdValue;
+    if (this.#closed) throw new ClosedError(this.path);
+    return this.res.fd;
   }
 
-  /** Closes the device; open shares/mappings stay valid until their own close(). Idempotent. */
-  close(): void {
-    if (this.fdValue < 0) return;
-    const fd = this.fdValue;
-    this.fdValue = -1;
-    this.b.close(fd);
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Closes the device for new calls; open shares/mappings stay valid (they
+   * keep the fd open) until their own close(). Idempotent; cheap.
+   */
+  closeSync(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.res.release();
+  }
+
+  /** closeSync() as a promise. */
+  close(): Promise<void> {
+    try {
+      this.closeSync();
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   [Symbol.dispose](): void {
-    this.close();
+    this.closeSync();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 
@@ -104,18 +129,12 @@ export class GrantAllocator extends GrantDevice {
       b.gntallocDealloc(fd, grant.index, pages);
       throw fromNative(e, 'mapping the shared pages');
     }
-    let open = true;
-    return {
-      domid,
-      refs: grant.refs,
-      buffer: Buffer.from(ab),
-      close() {
-        if (!open) return;
-        open = false;
-        b.munmap(ab);
-        b.gntallocDealloc(fd, grant.index, pages);
-      },
-    };
+    // the mapping holds the fd resource, never a bare fd number
+    const res = this.res.acquire();
+    const m = new MappingImpl(ab, true, (mapped) => {
+      runAllSync([() => b.munmap(mapped), () => b.gntallocDealloc(res.fd, grant.index, pages), () => res.release()]);
+    });
+    return Object.assign(m, { domid, refs: grant.refs }) as unknown as SharedPages;
   }
 }
 
@@ -129,13 +148,20 @@ export class GrantMapper extends GrantDevice {
     return new GrantMapper(opts.binding ?? native());
   }
 
-  /** Maps `refs` of `domid` into this process. */
-  map(domid: number, refs: Uint32Array | readonly number[], opts: { writable?: boolean } = {}): MappedGrants {
+  /**
+   * Maps `refs` of `domid` into this process: read-only by default (writing
+   * through `bytes` throws instead of faulting), writable with `{ writable: true }`.
+   */
+  map(domid: number, refs: Uint32Array | readonly number[], opts: { writable: true }): WritableMappedGrants;
+  map(domid: number, refs: Uint32Array | readonly number[], opts?: { writable?: false }): MappedGrants;
+  map(domid: number, refs: Uint32Array | readonly number[], opts?: { writable?: boolean }): MappedGrants | WritableMappedGrants;
+  map(domid: number, refs: Uint32Array | readonly number[], opts: { writable?: boolean } = {}): MappedGrants | WritableMappedGrants {
     checkDomid(domid);
     const r = checkRefs(refs);
     if (r.length === 0) throw new ValidationError('refs must not be empty');
     const fd = this.fd;
     const b = this.b;
+    const writable = opts.writable === true;
     let index: number;
     try {
       index = b.gntdevMapGrantRefs(fd, domid, r);
@@ -144,22 +170,16 @@ export class GrantMapper extends GrantDevice {
     }
     let ab: ArrayBuffer;
     try {
-      ab = b.mmap(fd, r.length * PAGE_SIZE, PROT_READ | (opts.writable ? PROT_WRITE : 0), index);
+      ab = b.mmap(fd, r.length * PAGE_SIZE, PROT_READ | (writable ? PROT_WRITE : 0), index);
     } catch (e) {
       b.gntdevUnmapGrantRef(fd, index, r.length);
       throw fromNative(e, `mapping ${r.length} pages granted by domain ${domid}`);
     }
-    let open = true;
-    return {
-      domid,
-      buffer: Buffer.from(ab),
-      close() {
-        if (!open) return;
-        open = false;
-        b.munmap(ab);
-        b.gntdevUnmapGrantRef(fd, index, r.length);
-      },
-    };
+    const res = this.res.acquire();
+    const m = new MappingImpl(ab, writable, (mapped) => {
+      runAllSync([() => b.munmap(mapped), () => b.gntdevUnmapGrantRef(res.fd, index, r.length), () => res.release()]);
+    });
+    return Object.assign(m, { domid }) as unknown as MappedGrants | WritableMappedGrants;
   }
 
   /** Copies the granted pages into `dest` (Xen's GRANT_COPY: no mapping). */
@@ -168,10 +188,13 @@ export class GrantMapper extends GrantDevice {
     const r = checkRefs(refs);
     const out = dest ?? new Uint8Array(r.length * PAGE_SIZE);
     if (out.length < r.length * PAGE_SIZE) throw new ValidationError(`dest holds ${out.length} bytes, ${r.length} pages need ${r.length * PAGE_SIZE}`);
+    const res = this.res.acquire(); // the fd stays open until the copy is done
     try {
-      await this.b.gntdevGrantCopyFromRefs(this.fd, domid, r, out);
+      await this.b.gntdevGrantCopyFromRefs(res.fd, domid, r, out);
     } catch (e) {
       throw fromNative(e, `copying ${r.length} pages granted by domain ${domid}`);
+    } finally {
+      res.release();
     }
     return out;
   }

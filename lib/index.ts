@@ -19,10 +19,14 @@ export {
   checkRefs,
   MAX_DOMID,
   DEFAULT_RELEASE_TIMEOUT_MS,
+  MAX_RELEASE_TIMEOUT_MS,
 } from './device.js';
-export type { BufferFormat, ImportOptions, OpenOptions, ReleaseResult, MappedDmaBuf } from './device.js';
+export type {
+  BufferFormat, ImportOptions, OpenOptions, ReleaseOptions, ReleaseResult, MappedDmaBuf, ReadonlyMappedDmaBuf,
+} from './device.js';
+export type { Mapping, ReadonlyMapping, WritableMapping, ReadonlyBytes } from './resource.js';
 export { GrantAllocator, GrantMapper } from './grants.js';
-export type { SharedPages, MappedGrants } from './grants.js';
+export type { SharedPages, MappedGrants, WritableMappedGrants } from './grants.js';
 export { buildPageDirectory, parsePageDirectory, directoryPages, REFS_PER_DIRECTORY_PAGE } from './displif/directory.js';
 export { probe } from './probe.js';
 export type { Capabilities } from './probe.js';
@@ -34,8 +38,8 @@ export {
   XenZcopySystemError,
   TimeoutError,
 } from './errors.js';
-export { native, isNativeError, PROT_READ, PROT_WRITE } from './binding.js';
-export type { NativeBinding, NativeError, DrmVersion, GntallocGrant, DumbBuffer, FromRefsResult, PoolStats } from './binding.js';
+// The raw addon (lib/binding.ts) is deliberately not exported: it bypasses
+// every check and lifetime rule of this API. Tests import it directly.
 export { readModuleStats, STATS_DIR } from './stats.js';
 export { DisplayBackend, DisplayDevice, DEFAULT_LIMITS } from './displif/backend.js';
 export type { BackendEvent, DisplayBackendOptions, DisplayLimits } from './displif/backend.js';

@@ -5,28 +5,25 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <unordered_map>
 
 #include "addon.h"
 #include "errors.h"
+#include "instance.h"
 #include "pool.h"
 
 namespace xzc {
 namespace {
 
-struct Mapping {
-  void* addr;
-  size_t length;
-};
-
-// Live mappings by base address. Only touched on the JS thread.
-std::unordered_map<void*, Mapping*> g_mappings;
-
+// Runs when the ArrayBuffer is collected (or at environment teardown):
+// unmaps unless munmap() did already.
 void ReleaseMapping(Napi::Env, void* data, Mapping* m) {
-  auto it = g_mappings.find(data);
-  if (it != g_mappings.end() && it->second == m) {
-    munmap(m->addr, m->length);
-    g_mappings.erase(it);
+  {
+    std::lock_guard<std::mutex> lock(m->registry->mu);
+    auto it = m->registry->live.find(data);
+    if (it != m->registry->live.end() && it->second == m) {
+      munmap(m->addr, m->length);
+      m->registry->live.erase(it);
+    }
   }
   delete m;
 }
@@ -59,6 +56,7 @@ Napi::Value CloseAsync(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<BlockingJob>();
   job->syscall = "close";
   job->work = [fd] { return close(fd) < 0 && errno != EINTR ? errno : 0; };
+  job->cancel = [fd] { close(fd); };  // environment teardown: still close it
   job->resolve = [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
   return RunBlocking(info.Env(), std::move(job));
 }
@@ -89,9 +87,23 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   int prot = ((protBits & 1) ? PROT_READ : 0) | ((protBits & 2) ? PROT_WRITE : 0);
   void* addr = mmap(nullptr, length, prot, MAP_SHARED, fd, static_cast<off_t>(offset));
   if (addr == MAP_FAILED) ThrowErrno(env, errno, "mmap");
-  auto* m = new Mapping{addr, static_cast<size_t>(length)};
-  g_mappings[addr] = m;
-  return Napi::ArrayBuffer::New(env, addr, length, ReleaseMapping, m);
+  std::shared_ptr<MappingRegistry> reg = Instance(env)->mappings;
+  auto* m = new Mapping{addr, static_cast<size_t>(length), reg};
+  {
+    std::lock_guard<std::mutex> lock(reg->mu);
+    reg->live[addr] = m;
+  }
+  try {
+    return Napi::ArrayBuffer::New(env, addr, length, ReleaseMapping, m);
+  } catch (...) {
+    {
+      std::lock_guard<std::mutex> lock(reg->mu);
+      reg->live.erase(addr);
+    }
+    munmap(addr, length);
+    delete m;
+    throw;
+  }
 }
 
 // munmap(arrayBuffer): unmaps now and detaches the buffer so JS cannot touch
@@ -101,10 +113,16 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsArrayBuffer()) throw Napi::TypeError::New(env, "expected an ArrayBuffer");
   Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
   void* data = ab.Data();
-  auto it = data ? g_mappings.find(data) : g_mappings.end();
-  if (it == g_mappings.end()) return Napi::Boolean::New(env, false);
-  Mapping* m = it->second;
-  g_mappings.erase(it);
+  if (!data) return Napi::Boolean::New(env, false);
+  MappingRegistry& reg = *Instance(env)->mappings;
+  Mapping* m;
+  {
+    std::lock_guard<std::mutex> lock(reg.mu);
+    auto it = reg.live.find(data);
+    if (it == reg.live.end()) return Napi::Boolean::New(env, false);
+    m = it->second;
+    reg.live.erase(it);
+  }
   if (munmap(m->addr, m->length) < 0) ThrowErrno(env, errno, "munmap");
   ab.Detach();  // the finalizer still runs later and frees `m` only
   return Napi::Boolean::New(env, true);

@@ -97,6 +97,7 @@ Napi::Value WaitFree(const Napi::CallbackInfo& info) {
   req->wait_to_ms = ArgUint32(info, 2, "timeoutMs");
   auto job = std::make_unique<BlockingJob>();
   job->syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE";
+  job->lane = Lane::kWait;  // may block for the whole timeout: never ahead of imports and closes
   // Not retried on EINTR: the wait is killable only, so EINTR means the
   // process is dying anyway.
   job->work = [fd, req] { return ioctl(fd, DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE, req.get()) < 0 ? errno : 0; };
@@ -106,7 +107,9 @@ Napi::Value WaitFree(const Napi::CallbackInfo& info) {
 
 // zcopyIoctlRaw(fd, request, bytes: Uint8Array, refsArg) -> errno (0 = ok)
 // Issues a zcopy ioctl with caller-built struct bytes, bypassing every check
-// in this addon, for probing the kernel's own validation. The `grefs` field
+// in this addon, for probing the kernel's own validation (tests only: not
+// exported from the package root). `bytes` must hold at least
+// _IOC_SIZE(request) bytes (a RangeError otherwise). The `grefs` field
 // (offset 8) is set from refsArg: a Uint32Array (its address), 'null', or
 // 'unmapped' (an address with nothing mapped); undefined leaves the bytes.
 Napi::Value IoctlRaw(const Napi::CallbackInfo& info) {
@@ -114,8 +117,18 @@ Napi::Value IoctlRaw(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0);
   uint32_t request = ArgUint32(info, 1, "request");
   Napi::Uint8Array bytes = ArgUint8Array(info, 2, "bytes");
-  std::vector<uint8_t> buf(bytes.Data(), bytes.Data() + bytes.ByteLength());
-  buf.resize(buf.size() < 64 ? 64 : buf.size());
+  // The kernel copies _IOC_SIZE(request) bytes in and out of the argument
+  // (drm_ioctl does, for any request number): the buffer must hold that many.
+  size_t need = _IOC_SIZE(request);
+  bool hasRefsArg = info.Length() > 3 && !info[3].IsUndefined();
+  if (hasRefsArg && need < 16) need = 16;  // the pointer at offset 8 must fit
+  if (bytes.ByteLength() < need)
+    throw Napi::RangeError::New(env, "bytes holds " + std::to_string(bytes.ByteLength()) +
+                                         " bytes, the request needs " + std::to_string(need) +
+                                         " (_IOC_SIZE)");
+  // One spare byte so that data() is never null for a zero-sized request.
+  std::vector<uint8_t> buf(bytes.ByteLength() + 1);
+  std::memcpy(buf.data(), bytes.Data(), bytes.ByteLength());
   uint64_t ptr = 0;
   bool setPtr = false;
   if (info.Length() > 3 && info[3].IsTypedArray()) {

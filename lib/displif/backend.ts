@@ -248,12 +248,12 @@ export class DisplayDevice {
       try {
         evtMap = mapper.map(this.domid, [evtRef], { writable: true });
       } catch (e) {
-        reqMap.close();
+        reqMap.closeSync();
         throw e;
       }
       const unmap = () => {
-        reqMap.close();
-        evtMap.close();
+        reqMap.closeSync();
+        evtMap.closeSync();
       };
       let reqChannel: EventChannel | undefined;
       let evtChannel: EventChannel | undefined;
@@ -340,7 +340,7 @@ export class DisplayDevice {
         const guest = await this.backend.zc.importGuestBuffer({ domid: this.domid, refs, width: req.width, height: req.height, bpp: req.bpp });
         this.#buffers.set(req.dbufCookie, {
           cookie: req.dbufCookie, width: req.width, height: req.height, bpp: req.bpp, pitch: guest.format.pitch,
-          dmabuf: guest.dmabuf, release: () => guest.close(this.backend.releaseTimeoutMs),
+          dmabuf: guest.dmabuf, release: () => guest.close({ timeoutMs: this.backend.releaseTimeoutMs }),
         });
         return undefined;
       }
@@ -424,18 +424,18 @@ export class DisplayDevice {
       try {
         this.#writeDirectory(firstDir, granted.refs);
       } catch (e) {
-        granted.close();
+        await granted.close();
         throw e;
       }
       return {
         cookie, width, height, bpp, pitch: dmabuf.format!.pitch, dmabuf,
         release: async () => {
-          granted.close(); // the module keeps pages the guest still maps
-          dmabuf.close();
+          await granted.close(); // the module keeps pages the guest still maps
+          await dmabuf.close();
         },
       };
     } catch (e) {
-      dmabuf.close();
+      await dmabuf.close();
       throw e;
     }
   }
@@ -456,7 +456,7 @@ export class DisplayDevice {
         done += take;
         ref = words[0]!;
       } finally {
-        m.close();
+        m.closeSync();
       }
     }
   }
@@ -471,9 +471,12 @@ export class DisplayDevice {
         if (++read > dirPages) fail(E.EINVAL, 'page directory longer than the buffer');
         const m = mapper.map(this.domid, [ref]);
         try {
-          return Uint32Array.from(new Uint32Array(m.buffer.buffer, m.buffer.byteOffset, 1024));
+          // a private copy: the frontend may rewrite the page while we read it
+          const words = new Uint32Array(1024);
+          for (let i = 0; i < 1024; i++) words[i] = m.bytes.readUInt32LE(i * 4);
+          return words;
         } finally {
-          m.close();
+          m.closeSync();
         }
       });
     } catch (e) {
@@ -575,7 +578,7 @@ export class DisplayBackend {
       return backend;
     } catch (e) {
       await evtchn?.close();
-      mapper?.close();
+      await mapper?.close();
       await zc?.close();
       await xs.close();
       throw e;
@@ -638,9 +641,9 @@ export class DisplayBackend {
       await this.#scanning.catch(() => undefined);
       await Promise.all([...this.devices.values()].map((d) => d.close()));
       this.devices.clear();
-      this.#alloc?.close();
+      await this.#alloc?.close();
       await this.evtchn.close();
-      this.mapper.close();
+      await this.mapper.close();
       await this.zc.close();
       await this.xs.close();
     })();

@@ -6,6 +6,7 @@
  * @module
  */
 import { DrmDevice, type DmaBuf } from '../device.js';
+import type { ReadonlyBytes } from '../resource.js';
 
 /** A guest buffer (DBUF_CREATE) as the backend holds it. */
 export interface DisplayBuffer {
@@ -61,11 +62,14 @@ export interface SinkContext {
 
 export type SinkFactory = (ctx: SinkContext) => DisplaySink | Promise<DisplaySink>;
 
-/** A frame as a sink saw it, for tests and tools: the pixels are valid only during the call. */
+/**
+ * A frame as a sink saw it, for tests and tools: the guest's own pages,
+ * read-only, valid only during the call (copy what you keep).
+ */
 export interface ShownFrame {
   readonly conn: ConnectorInfo;
   readonly fb: Framebuffer;
-  readonly pixels: Buffer;
+  readonly pixels: ReadonlyBytes;
 }
 
 /** Paces `show()` to a virtual refresh rate: resolves at the next tick of a clock of `hz`. */
@@ -107,8 +111,8 @@ export class ImportSink implements DisplaySink {
     this.#dev.importDmaBuf(fb.buffer.dmabuf);
   }
 
-  detach(fb: Framebuffer): void {
-    this.#dev.release(fb.buffer.dmabuf);
+  async detach(fb: Framebuffer): Promise<void> {
+    await this.#dev.release(fb.buffer.dmabuf);
   }
 
   setConfig(): void {
@@ -119,15 +123,15 @@ export class ImportSink implements DisplaySink {
     if (this.#onFrame) {
       const view = fb.buffer.dmabuf.map('read');
       try {
-        this.#onFrame({ conn, fb, pixels: view.buffer });
+        this.#onFrame({ conn, fb, pixels: view.bytes });
       } finally {
-        view.end();
+        view.closeSync();
       }
     }
     await nextVblank(this.#hz, this.#epoch);
   }
 
   async close(): Promise<void> {
-    this.#dev.close();
+    await this.#dev.close();
   }
 }

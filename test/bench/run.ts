@@ -9,7 +9,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
-import { DrmDevice, GrantMapper, type GuestBuffer, native, ZeroCopyDevice } from '../../lib/index.js';
+import { native } from '../../lib/binding.js';
+import { DrmDevice, GrantMapper, type GuestBuffer, ZeroCopyDevice } from '../../lib/index.js';
 import { DomU, type SharedBuffer } from '../xen/fixture.js';
 import { barChartSvg, markdownTable, type Row } from './report.js';
 import { ratio, summarize, type Summary } from './stats.js';
@@ -122,7 +123,7 @@ const zeroCopy = await measure('zero copy', (i) => {
 const mapper = GrantMapper.open();
 const maps = bufs.map((s) => mapper.map(guest.domid, s.refs));
 const memcpy = await measure('gntdev map + memcpy', (i) => {
-  maps[i % 3]!.buffer.copy(targetView.buffer, 0, 0, W * H * 4);
+  maps[i % 3]!.bytes.copy(targetView.buffer, 0, 0, W * H * 4);
 });
 // (c) GRANT_COPY per frame. Xen copies into pages gntdev pins with
 // get_user_pages, which refuses vgem's VM_PFNMAP mapping (EFAULT), so the
@@ -133,10 +134,10 @@ const grantCopy = await measure('GRANT_COPY + memcpy', async (i) => {
   await mapper.copyFrom(guest.domid, bufs[i % 3]!.refs, staging);
   targetView.buffer.set(staging.subarray(0, W * H * 4));
 });
-for (const m of maps) m.close();
-mapper.close();
-targetView.end();
-target.close();
+for (const m of maps) await m.close();
+await mapper.close();
+await targetView.close();
+await target.close();
 for (const gb of imported) await gb.close();
 const b2 = {
   zero_copy: zeroCopy, memcpy, grant_copy: grantCopy,
@@ -183,9 +184,9 @@ for (let i = 0; i < 16; i++) {
 }
 const lag16 = monitorEventLoopDelay({ resolution: 10 });
 lag16.enable();
-const closing = pending.map((gb) => gb.close(3000).catch(() => 'timeout'));
+const closing = pending.map((gb) => gb.close({ timeoutMs: 3000 }).catch(() => 'timeout'));
 await new Promise((r) => setTimeout(r, 2000));
-for (const h of holders) h.close();
+for (const h of holders) void h.close();
 await Promise.all(closing);
 lag16.disable();
 const b4 = {
@@ -223,7 +224,7 @@ rows.push({ id: 'B5', what: '8 MiB guest buffers live at once (256 MiB guest)', 
 for (const gb of live) await gb.close();
 for (const s of shares) await guest.unshare(s.id);
 
-vgem.close();
+await vgem.close();
 await zc.close();
 await guest.destroy();
 

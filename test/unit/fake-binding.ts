@@ -1,7 +1,11 @@
 /**
  * An in-memory stand-in for the addon, recording every call, so the TS
  * layer's policy (validation, teardown order, refcounts, error mapping) can
- * be tested anywhere.
+ * be tested anywhere. It models what the ownership rules depend on: fd
+ * numbers are reused (lowest free one, as the kernel does), a dup'ed fd is
+ * the same dma-buf, and PRIME gives one GEM handle per dma-buf per file
+ * (importing it again returns the handle the file already has), GEM_CLOSE of
+ * a handle the file does not have fails with EINVAL.
  */
 import type { NativeBinding, NativeError } from '../../lib/binding.js';
 
@@ -12,31 +16,64 @@ export function errnoError(code: string, errno: number, syscall: string): Native
 export interface Fake {
   binding: NativeBinding;
   calls: string[];
+  /** Open fds. */
   open: Set<number>;
+  /** GEM handles each open file holds: fd -> handles. */
+  handles(fd: number): number[];
+  /** The dma-buf object behind an fd (dup'ed fds share it). */
+  objectOf(fd: number): number | undefined;
   /** Next WAIT_FREE outcome. */
-  waitResult: 'ok' | 'ENOENT' | 'ETIMEDOUT';
+  waitResult: 'ok' | 'ENOENT' | 'ETIMEDOUT' | 'hang';
   /** Fail the next call of this name with this errno code. */
   failNext: Map<string, string>;
 }
 
+const ERRNO: Record<string, number> = { EINVAL: 22, EIO: 5, EBADF: 9, ENOTTY: 25, EBUSY: 16 };
+
 export function fakeBinding(): Fake {
-  let nextFd = 100;
   let nextHandle = 1;
+  let nextObject = 1;
   const calls: string[] = [];
+  const fds = new Map<number, { obj: number; handles: Map<number, number> /* handle -> obj */ }>();
   const open = new Set<number>();
-  const dmabufHandles = new Map<number, number>(); // dma-buf fd -> handle on the importer
-  const fake: Fake = { binding: undefined as unknown as NativeBinding, calls, open, waitResult: 'ok', failNext: new Map() };
+  const fake: Fake = {
+    binding: undefined as unknown as NativeBinding,
+    calls,
+    open,
+    handles: (fd) => [...(fds.get(fd)?.handles.keys() ?? [])],
+    objectOf: (fd) => fds.get(fd)?.obj,
+    waitResult: 'ok',
+    failNext: new Map(),
+  };
+  const fail = (code: string, syscall: string): never => {
+    throw errnoError(code, ERRNO[code] ?? 5, syscall);
+  };
   const maybeFail = (name: string, syscall: string) => {
     const code = fake.failNext.get(name);
     if (code) {
       fake.failNext.delete(name);
-      throw errnoError(code, code === 'EINVAL' ? 22 : 5, syscall);
+      fail(code, syscall);
     }
   };
-  const newFd = () => {
-    const fd = nextFd++;
+  const newFd = (obj = nextObject++) => {
+    let fd = 100;
+    while (open.has(fd)) fd++;
     open.add(fd);
+    fds.set(fd, { obj, handles: new Map() });
     return fd;
+  };
+  const file = (fd: number, syscall: string) => fds.get(fd) ?? fail('EBADF', syscall);
+  const handleFor = (fd: number, obj: number) => {
+    const f = file(fd, 'DRM_IOCTL_PRIME_FD_TO_HANDLE');
+    for (const [h, o] of f.handles) if (o === obj) return h;
+    const h = nextHandle++;
+    f.handles.set(h, obj);
+    return h;
+  };
+  const doClose = (fd: number) => {
+    calls.push(`close ${fd}`);
+    if (!open.delete(fd)) fail('EBADF', 'close');
+    fds.delete(fd);
   };
   const b: Partial<NativeBinding> = {
     open(path: string) {
@@ -44,52 +81,83 @@ export function fakeBinding(): Fake {
       maybeFail('open', 'open');
       return newFd();
     },
-    close(fd: number) {
-      calls.push(`close ${fd}`);
-      if (!open.delete(fd)) throw errnoError('EBADF', 9, 'close');
-    },
+    close: doClose,
     async closeAsync(fd: number) {
-      calls.push(`close ${fd}`);
-      if (!open.delete(fd)) throw errnoError('EBADF', 9, 'close');
+      doClose(fd);
     },
     dup(fd: number) {
       calls.push(`dup ${fd}`);
-      return newFd();
+      return newFd(file(fd, 'dup').obj);
     },
-    seekEnd: () => 8 * 4096,
-    drmVersion: () => ({ major: 1, minor: 0, patchlevel: 1, name: 'xen_drm_zcopy', date: '', desc: '' }),
+    seekEnd(fd: number) {
+      maybeFail('seekEnd', 'lseek');
+      file(fd, 'lseek');
+      return 8 * 4096;
+    },
+    drmVersion(fd: number) {
+      maybeFail('drmVersion', 'DRM_IOCTL_VERSION');
+      file(fd, 'DRM_IOCTL_VERSION');
+      return { major: 1, minor: 0, patchlevel: 1, name: 'xen_drm_zcopy', date: '', desc: '' };
+    },
     drmPrimeHandleToFd(fd: number, handle: number) {
       calls.push(`handle-to-fd ${handle}`);
       maybeFail('handleToFd', 'DRM_IOCTL_PRIME_HANDLE_TO_FD');
-      return newFd();
+      const obj = file(fd, 'DRM_IOCTL_PRIME_HANDLE_TO_FD').handles.get(handle) ?? fail('ENOENT', 'DRM_IOCTL_PRIME_HANDLE_TO_FD');
+      return newFd(obj);
     },
     drmPrimeFdToHandle(fd: number, dmabuf: number) {
       calls.push(`fd-to-handle ${fd} ${dmabuf}`);
       maybeFail('fdToHandle', 'DRM_IOCTL_PRIME_FD_TO_HANDLE');
-      const h = dmabufHandles.get(dmabuf) ?? nextHandle++;
-      dmabufHandles.set(dmabuf, h);
-      return h;
+      return handleFor(fd, file(dmabuf, 'DRM_IOCTL_PRIME_FD_TO_HANDLE').obj);
     },
     drmGemClose(fd: number, handle: number) {
       calls.push(`gem-close ${fd} ${handle}`);
+      maybeFail('gemClose', 'DRM_IOCTL_GEM_CLOSE');
+      if (!file(fd, 'DRM_IOCTL_GEM_CLOSE').handles.delete(handle)) fail('EINVAL', 'DRM_IOCTL_GEM_CLOSE');
     },
-    drmModeCreateDumb: (_fd, width, height, bpp) => ({ handle: nextHandle++, pitch: (width * bpp) / 8, size: (width * height * bpp) / 8 }),
+    drmModeCreateDumb(fd, width, height, bpp) {
+      const h = nextHandle++;
+      file(fd, 'DRM_IOCTL_MODE_CREATE_DUMB').handles.set(h, nextObject++);
+      return { handle: h, pitch: (width * bpp) / 8, size: (width * height * bpp) / 8 };
+    },
     dmabufSync(fd: number, flags: number) {
       calls.push(`sync ${fd} ${flags}`);
+      file(fd, 'DMA_BUF_IOCTL_SYNC');
     },
     DMA_BUF_SYNC: { READ: 1, WRITE: 2, START: 0, END: 4 },
     mmap(fd: number, length: number) {
       calls.push(`mmap ${fd} ${length}`);
+      file(fd, 'mmap');
       return new ArrayBuffer(length);
     },
     munmap() {
       calls.push('munmap');
       return true;
     },
+    gntallocAlloc(fd, domid, count) {
+      calls.push(`gntalloc ${fd} ${domid} ${count}`);
+      file(fd, 'IOCTL_GNTALLOC_ALLOC_GREF');
+      return { index: 0, refs: Uint32Array.from({ length: count }, (_, i) => 500 + i) };
+    },
+    gntallocDealloc(fd, index, count) {
+      calls.push(`gntalloc-dealloc ${fd} ${index} ${count}`);
+      file(fd, 'IOCTL_GNTALLOC_DEALLOC_GREF');
+    },
+    gntdevMapGrantRefs(fd, domid, refs) {
+      calls.push(`gntdev-map ${fd} ${domid} ${refs.length}`);
+      file(fd, 'IOCTL_GNTDEV_MAP_GRANT_REF');
+      return 0;
+    },
+    gntdevUnmapGrantRef(fd, index, count) {
+      calls.push(`gntdev-unmap ${fd} ${index} ${count}`);
+      file(fd, 'IOCTL_GNTDEV_UNMAP_GRANT_REF');
+    },
     async zcopyFromRefs(fd, domid, refs, width, height, bpp) {
       calls.push(`from-refs ${domid} ${refs.length}`);
       maybeFail('fromRefs', 'DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS');
-      return { handle: nextHandle++, pitch: (width * bpp) / 8, size: (width * height * bpp) / 8, waitHandle: 7 };
+      const h = nextHandle++;
+      file(fd, 'DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS').handles.set(h, nextObject++);
+      return { handle: h, pitch: (width * bpp) / 8, size: (width * height * bpp) / 8, waitHandle: 7 };
     },
     async zcopyToRefs(fd, handle, domid, count) {
       calls.push(`to-refs ${handle} ${domid} ${count}`);
@@ -98,6 +166,8 @@ export function fakeBinding(): Fake {
     },
     async zcopyWaitFree(fd, waitHandle, timeoutMs) {
       calls.push(`wait-free ${waitHandle} ${timeoutMs}`);
+      file(fd, 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE');
+      if (fake.waitResult === 'hang') return new Promise<void>(() => {});
       if (fake.waitResult === 'ENOENT') throw errnoError('ENOENT', 2, 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE');
       if (fake.waitResult === 'ETIMEDOUT') throw errnoError('ETIMEDOUT', 110, 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE');
     },

@@ -212,7 +212,7 @@ describe('bad input', () => {
     expect(zcopyStats()).toMatchObject({ live_objects: before.live_objects, mapped_foreign_pages: before.mapped_foreign_pages, granted_pages: before.granted_pages });
   });
 
-  it('the TS API refuses the same inputs before any ioctl, with messages that say what was expected', () => {
+  it('the TS API refuses the same inputs before any ioctl (rejected promises), with messages that say what was expected', async () => {
     const dev = ZeroCopyDevice.open();
     const base = { domid: guest.domid, refs: good.refs.subarray(0, 1), width: 16, height: 16, bpp: 32 };
     const bad: [string, object][] = [
@@ -222,11 +222,11 @@ describe('bad input', () => {
       ['refs', { width: 1920, height: 1080, refs: good.refs.subarray(0, 2024) }],
     ];
     for (const [what, patch] of bad) {
-      expect(() => dev.importGuestBuffer({ ...base, ...patch } as never), JSON.stringify(patch)).toThrow(ValidationError);
-      expect(() => dev.importGuestBuffer({ ...base, ...patch } as never)).toThrow(new RegExp(what));
+      await expect(dev.importGuestBuffer({ ...base, ...patch } as never), JSON.stringify(patch)).rejects.toThrow(ValidationError);
+      await expect(dev.importGuestBuffer({ ...base, ...patch } as never)).rejects.toThrow(new RegExp(what));
       results.push(`TS importGuestBuffer | ${JSON.stringify(patch).slice(0, 60)} | ValidationError`);
     }
-    void dev.close();
+    await dev.close();
     expect(zcopyStats()).toMatchObject({ live_objects: 0, mapped_foreign_pages: 0, granted_pages: 0, waiters: 0 });
   });
 });

@@ -48,9 +48,10 @@ try {
   const handle = vgem.importDmaBuf(buf.dmabuf);
   step(`zero-copy import: FROM_REFS + dma-buf export + vgem import (handle ${handle}) in ${(performance.now() - t1).toFixed(1)} ms`);
   const view = buf.dmabuf.map('read');
-  compare('guest frame', view.buffer, renderDemo({ width: WIDTH, height: HEIGHT, style: 0, frame: 1, domid: guest.domid }));
-  writeFileSync(join(outDir, 'guest-frame.png'), encodePng(view.buffer, WIDTH, HEIGHT, buf.format.pitch));
-  view.end();
+  const pixels = view.toBuffer(); // a copy: the PNG encoder wants a plain Buffer
+  await view.close();
+  compare('guest frame', pixels, renderDemo({ width: WIDTH, height: HEIGHT, style: 0, frame: 1, domid: guest.domid }));
+  writeFileSync(join(outDir, 'guest-frame.png'), encodePng(pixels, WIDTH, HEIGHT, buf.format.pitch));
   step('Dom0 read the guest\'s own pages through the dma-buf: every pixel as drawn -> demo-out/guest-frame.png');
   step(`released: ${await buf.close()} (vgem handle, zcopy handle, dma-buf fd closed; WAIT_FREE)`);
   await guest.unshare(frame.id);
@@ -60,11 +61,12 @@ try {
   step(`Dom0 granted a vgem buffer to the guest: ${granted.refs.length} refs`);
   await guest.mapDraw(granted.refs, { width: WIDTH, height: HEIGHT, style: 1, frame: 0 });
   const back = mine.map('read');
-  compare('Dom0 buffer', back.buffer, renderDemo({ width: WIDTH, height: HEIGHT, style: 1, frame: 0, domid: guest.domid }));
-  writeFileSync(join(outDir, 'dom0-buffer.png'), encodePng(back.buffer, WIDTH, HEIGHT, mine.format!.pitch));
-  back.end();
-  granted.close();
-  mine.close();
+  const backPixels = back.toBuffer();
+  await back.close();
+  compare('Dom0 buffer', backPixels, renderDemo({ width: WIDTH, height: HEIGHT, style: 1, frame: 0, domid: guest.domid }));
+  writeFileSync(join(outDir, 'dom0-buffer.png'), encodePng(backPixels, WIDTH, HEIGHT, mine.format!.pitch));
+  await granted.close();
+  await mine.close();
   step('the guest drew into the Dom0 buffer; Dom0 sees every pixel -> demo-out/dom0-buffer.png');
   // what was drawn, for checking the PNGs afterwards (test/xen/check-demo.ts)
   writeFileSync(join(outDir, 'demo.json'), `${JSON.stringify({
@@ -72,7 +74,7 @@ try {
     images: { 'guest-frame.png': { style: 0, frame: 1 }, 'dom0-buffer.png': { style: 1, frame: 0 } },
   }, null, 2)}\n`);
 } finally {
-  vgem.close();
+  await vgem.close();
   await zc.close();
   await guest.destroy();
   step('guest destroyed');

@@ -177,8 +177,8 @@ describe('display backend: protocol against a Dom0-played frontend', () => {
       expect((await fe.responses(2)).map((r) => r.status)).toEqual([0, 0]);
       expect(await fe.events(1)).toHaveLength(1);
       expect(frames.at(-1)).toMatchObject({ cookie: 301n, match: true });
-      m.close();
-      mapper.close();
+      await m.close();
+      await mapper.close();
       fe.send(encodeRequest({ id: 4, op: DisplOp.FB_DETACH, fbCookie: 301n }), encodeRequest({ id: 5, op: DisplOp.DBUF_DESTROY, dbufCookie: 300n }));
       expect((await fe.responses(2)).map((r) => r.status)).toEqual([0, 0]);
       expect(await until(() => zcopyStats().granted_pages === granted0 && zcopyStats().deferred_reclaims === 0, 5000)).toBe(true);

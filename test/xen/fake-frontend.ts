@@ -168,11 +168,11 @@ export class FakeFrontend {
     await this.xs.waitFor(`${this.bePath}/state`, (v) => v === String(XenbusState.Closed), 10_000).catch(() => undefined);
     await this.reqChannel?.close();
     await this.evtChannel?.close();
-    for (const s of this.shares.splice(0)) s.close();
+    for (const s of this.shares.splice(0)) await s.close();
     await this.xs.rm(this.bePath);
     await this.xs.rm(this.fePath);
     await this.evtchn.close();
-    this.alloc.close();
+    await this.alloc.close();
     await this.xs.close();
   }
 }

@@ -10,21 +10,21 @@ export async function backend(domid: number, refs: Uint32Array, sendToGuest: (re
     const frame = await zc.importGuestBuffer({ domid, refs, width: 1920, height: 1080, bpp: 32 });
     gpu.importDmaBuf(frame.dmabuf); // the driver now scans out / reads the guest's pages
     const view = frame.dmabuf.map('read'); // CPU access, bracketed by dma-buf sync
-    const topLeft = view.buffer.readUInt32LE(0);
-    view.end();
+    const topLeft = view.bytes.readUInt32LE(0); // a read-only view: writing throws
+    await view.close();
 
     // 2. The other way: a Dom0 buffer whose pages the guest may map.
     const mine = gpu.createDumbDmaBuf(1920, 1080, 32);
     const granted = await zc.exportToGuest(mine, { domid });
     await sendToGuest(granted.refs);
-    granted.close();
-    mine.close();
+    await granted.close();
+    await mine.close();
 
     // 3. Teardown in the documented order; resolves once the guest's pages are free.
     const released = await frame.close(); // 'freed' | 'already-freed'
     return { topLeft, released };
   } finally {
-    gpu.close();
+    await gpu.close();
     await zc.close();
   }
 }

@@ -92,24 +92,24 @@ describe('reliability', () => {
     const theirs = await victim.share({ pages: 64, seed: 11 });
     const imported = await dev.importGuestBuffer({ domid: victim.domid, refs: theirs.refs, width: 128, height: 128, bpp: 32 });
     const holder = imported.dmabuf.dup();
-    const waiting = imported.close(30_000);
+    const waiting = imported.close({ timeoutMs: 30_000 });
     const mine = vgem.createDumbDmaBuf(128, 128, 32);
     const granted = await dev.exportToGuest(mine, { domid: victim.domid });
     await victim.mapHold(granted.refs);
-    granted.close();
-    mine.close();
+    await granted.close();
+    await mine.close();
     expect(zcopyStats().deferred_reclaims).toBe(1);
     await victim.destroy();
     // Dom0 still reads the (now orphaned) pages and tears down normally
     const view = holder.map('read');
-    expect(view.buffer.length).toBe(64 * 4096);
-    view.end();
-    holder.close();
+    expect(view.bytes.length).toBe(64 * 4096);
+    await view.close();
+    await holder.close();
     expect(await waiting).toBe('freed');
     // Xen released the dead guest's mappings: the deferred reclaim drains
     expect(await until(() => zcopyStats().deferred_reclaims === 0, 20_000)).toBe(true);
     expect(zcopyStats().granted_pages).toBe(0);
-    vgem.close();
+    await vgem.close();
     await dev.close();
     figures.guestDestroyed = 'import, pending wait and granted pages survived xl destroy; reclaim drained';
   });
