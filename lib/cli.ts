@@ -11,10 +11,11 @@ import { fileURLToPath } from 'node:url';
 
 import { Command, Option } from 'commander';
 
-import { DrmDevice, ZeroCopyDevice } from './device.js';
-import { GrantAllocator, GrantMapper } from './grants.js';
+import { DrmDevice } from './drm/device.js';
+import { ZeroCopyDevice } from './zcopy/device.js';
+import { GrantAllocator, GrantMapper } from './xen/grants.js';
 import { probe, type Capabilities } from './probe.js';
-import { readModuleStats } from './stats.js';
+import { readModuleStats } from './zcopy/stats.js';
 import { displayBackendCommand } from './cli/display-backend.js';
 
 

@@ -8,25 +8,15 @@
  *
  * @module
  */
-export {
-  ZeroCopyDevice,
-  GuestBuffer,
-  GrantedBuffer,
-  DmaBuf,
-  DrmDevice,
-  findDrmNode,
-  bufferGeometry,
-  checkRefs,
-  MAX_DOMID,
-  DEFAULT_RELEASE_TIMEOUT_MS,
-  MAX_RELEASE_TIMEOUT_MS,
-} from './device.js';
-export type {
-  BufferFormat, ImportOptions, OpenOptions, ReleaseOptions, ReleaseResult, MappedDmaBuf, ReadonlyMappedDmaBuf,
-} from './device.js';
+export { ZeroCopyDevice, GuestBuffer, GrantedBuffer, DEFAULT_RELEASE_TIMEOUT_MS, MAX_RELEASE_TIMEOUT_MS } from './zcopy/device.js';
+export { DmaBuf } from './drm/dmabuf.js';
+export { DrmDevice, findDrmNode } from './drm/device.js';
+export { bufferGeometry, checkRefs, MAX_DOMID } from './validate.js';
+export type { ImportOptions, OpenOptions, ReleaseOptions, ReleaseResult } from './zcopy/device.js';
+export type { BufferFormat, MappedDmaBuf, ReadonlyMappedDmaBuf } from './drm/dmabuf.js';
 export type { Mapping, ReadonlyMapping, WritableMapping, ReadonlyBytes } from './resource.js';
-export { GrantAllocator, GrantMapper } from './grants.js';
-export type { SharedPages, MappedGrants, WritableMappedGrants } from './grants.js';
+export { GrantAllocator, GrantMapper } from './xen/grants.js';
+export type { SharedPages, MappedGrants, WritableMappedGrants } from './xen/grants.js';
 export { buildPageDirectory, parsePageDirectory, directoryPages, REFS_PER_DIRECTORY_PAGE } from './displif/directory.js';
 export { probe } from './probe.js';
 export type { Capabilities } from './probe.js';
@@ -40,7 +30,7 @@ export {
 } from './errors.js';
 // The raw addon (lib/binding.ts) is deliberately not exported: it bypasses
 // every check and lifetime rule of this API. Tests import it directly.
-export { readModuleStats, STATS_DIR } from './stats.js';
+export { readModuleStats, STATS_DIR } from './zcopy/stats.js';
 export { DisplayBackend, DisplayDevice, DEFAULT_LIMITS } from './displif/backend.js';
 export type { BackendEvent, DisplayBackendOptions, DisplayLimits } from './displif/backend.js';
 export { ImportSink, nextVblank } from './displif/sink.js';

@@ -7,7 +7,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 
 import { native, type NativeBinding } from './binding.js';
-import { findDrmNode } from './device.js';
+import { findDrmNode } from './drm/device.js';
 
 export interface Capabilities {
   /** Running under Xen. */

@@ -132,6 +132,32 @@ export function readonlyBytes(target: Buffer): ReadonlyBytes {
   return proxy;
 }
 
+/**
+ * A resource whose release is cheap and synchronous (closeSync()), with the
+ * same promise close() and disposal as every other resource of the API.
+ */
+export abstract class SyncClosable implements Disposable, AsyncDisposable {
+  abstract closeSync(): void;
+
+  /** closeSync() as a promise: rejects instead of throwing. */
+  close(): Promise<void> {
+    try {
+      this.closeSync();
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.closeSync();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
 /** CPU access to mapped pages; unmapped by close(). */
 export interface Mapping extends Disposable, AsyncDisposable {
   /** Bytes mapped. */
@@ -160,7 +186,7 @@ export interface WritableMapping extends Mapping {
 }
 
 /** @internal */
-export class MappingImpl implements Mapping {
+export class MappingImpl extends SyncClosable implements Mapping {
   #ab: ArrayBuffer | undefined;
   readonly #buf: Buffer;
   readonly #view: ReadonlyBytes | undefined;
@@ -169,6 +195,7 @@ export class MappingImpl implements Mapping {
 
   /** `end` ends CPU access and unmaps `ab`; it runs once. */
   constructor(ab: ArrayBuffer, readonly writable: boolean, end: (ab: ArrayBuffer) => void) {
+    super();
     this.#ab = ab;
     this.#buf = Buffer.from(ab);
     this.#view = writable ? undefined : readonlyBytes(this.#buf);
@@ -204,22 +231,6 @@ export class MappingImpl implements Mapping {
     this.#end(ab);
   }
 
-  close(): Promise<void> {
-    try {
-      this.closeSync();
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  [Symbol.dispose](): void {
-    this.closeSync();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
 }
 
 /** Largest WAIT_FREE time-out the API accepts (one minute). */
@@ -244,3 +255,19 @@ export function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Pr
     );
   });
 }
+
+/** What a FinalizationRegistry entry releases when its owner was never closed. */
+export interface Leak {
+  what: string;
+  release: () => void;
+}
+
+/** Warns about and releases what was garbage-collected without close(). */
+export const leaks = new FinalizationRegistry<Leak>((held) => {
+  process.emitWarning(`${held.what} was garbage-collected without close(); closing it now`, 'XenZcopyLeakWarning');
+  try {
+    held.release();
+  } catch {
+    // already gone
+  }
+});

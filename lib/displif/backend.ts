@@ -12,9 +12,10 @@
  */
 import { constants } from 'node:os';
 
-import { DrmDevice, ZeroCopyDevice } from '../device.js';
+import { DrmDevice } from '../drm/device.js';
+import { ZeroCopyDevice } from '../zcopy/device.js';
 import { XenZcopyError } from '../errors.js';
-import { GrantMapper } from '../grants.js';
+import { GrantMapper } from '../xen/grants.js';
 import { EventChannels, type EventChannel } from '../xen/evtchn.js';
 import { BackRing, EventRing, RingProtocolError } from '../xen/ring.js';
 import { Xenstore, type XsWatch } from '../xen/xenstore.js';

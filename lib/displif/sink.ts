@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { DrmDevice, type DmaBuf } from '../device.js';
+import { DrmDevice } from '../drm/device.js';
+import type { DmaBuf } from '../drm/dmabuf.js';
 import type { ReadonlyBytes } from '../resource.js';
 
 /** A guest buffer (DBUF_CREATE) as the backend holds it. */

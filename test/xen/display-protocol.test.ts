@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DisplayBackend, type BackendEvent } from '../../lib/displif/backend.js';
 import { directoryPages, parsePageDirectory } from '../../lib/displif/directory.js';
 import { DBUF_FLG_REQ_ALLOC, DisplOp, encodeRequest, FOURCC, XenbusState } from '../../lib/displif/protocol.js';
-import { GrantMapper } from '../../lib/grants.js';
+import { GrantMapper } from '../../lib/xen/grants.js';
 import { ImportSink, type ShownFrame } from '../../lib/displif/sink.js';
 import { until, zcopyStats } from './drm.js';
 import { FakeFrontend } from './fake-frontend.js';

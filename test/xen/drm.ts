@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 import { native } from '../../lib/binding.js';
-import { readModuleStats } from '../../lib/stats.js';
+import { readModuleStats } from '../../lib/zcopy/stats.js';
 
 const b = native();
 

@@ -8,7 +8,7 @@
 import { native } from '../../lib/binding.js';
 import { buildPageDirectory, directoryPages } from '../../lib/displif/directory.js';
 import { decodeResponse, XenbusState } from '../../lib/displif/protocol.js';
-import { GrantAllocator, type SharedPages } from '../../lib/grants.js';
+import { GrantAllocator, type SharedPages } from '../../lib/xen/grants.js';
 import { type EventChannel, EventChannels } from '../../lib/xen/evtchn.js';
 import { RING_SIZE } from '../../lib/xen/ring.js';
 import { Xenstore } from '../../lib/xen/xenstore.js';

@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { native, PROT_READ, PROT_WRITE, type NativeBinding } from './binding.js';
-import { checkRefs, MAX_DOMID } from './device.js';
-import { ClosedError, fromNative, ValidationError } from './errors.js';
-import { FdResource, MappingImpl, runAllSync, type ReadonlyMapping, type WritableMapping } from './resource.js';
+import { native, PROT_READ, PROT_WRITE, type NativeBinding } from '../binding.js';
+import { checkRefs, MAX_DOMID } from '../validate.js';
+import { ClosedError, fromNative, ValidationError } from '../errors.js';
+import { FdResource, MappingImpl, runAllSync, SyncClosable, type ReadonlyMapping, type WritableMapping } from '../resource.js';
 
 const PAGE_SIZE = 4096;
 
@@ -44,11 +44,12 @@ export interface WritableMappedGrants extends WritableMapping {
   readonly domid: number;
 }
 
-abstract class GrantDevice {
+abstract class GrantDevice extends SyncClosable {
   protected readonly res: FdResource;
   protected readonly b: NativeBinding;
 
   protected constructor(readonly path: string, b: NativeBinding) {
+    super();
     this.b = b;
     let fd: number;
     try {
@@ -81,23 +82,6 @@ abstract class GrantDevice {
     this.res.release();
   }
 
-  /** closeSync() as a promise. */
-  close(): Promise<void> {
-    try {
-      this.closeSync();
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  [Symbol.dispose](): void {
-    this.closeSync();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
 }
 
 /** /dev/xen/gntalloc: share pages of this domain. */

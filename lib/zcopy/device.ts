@@ -1,0 +1,368 @@
+/**
+ * The xen_drm_zcopy device: import a guest's granted pages as a dma-buf
+ * (FROM_REFS), grant a Dom0 dma-buf's pages to a guest (TO_REFS), and tear
+ * everything down in the documented order (WAIT_FREE last).
+ *
+ * @module
+ */
+import { native, type NativeBinding } from '../binding.js';
+import { DmaBuf, type BufferFormat } from '../drm/dmabuf.js';
+import { findDrmNode } from '../drm/device.js';
+import { ClosedError, DeviceNotFoundError, fromNative, ValidationError } from '../errors.js';
+import { abortable, FdResource, leaks, MAX_RELEASE_TIMEOUT_MS, runAll, runAllSync, SyncClosable } from '../resource.js';
+import { bufferGeometry, checkInt, checkRefs, MAX_DOMID, PAGE_SIZE, rejecting } from '../validate.js';
+
+export { MAX_RELEASE_TIMEOUT_MS };
+
+/** WAIT_FREE time-out of the Xen display backend (displ_be). */
+export const DEFAULT_RELEASE_TIMEOUT_MS = 3000;
+
+/** How a released buffer ended: freed by this wait, or before it. */
+export type ReleaseResult = 'freed' | 'already-freed';
+
+/** How long to wait for a buffer to be freed, and a way to stop waiting. */
+export interface ReleaseOptions {
+  /** WAIT_FREE time-out in ms: 0..{@link MAX_RELEASE_TIMEOUT_MS}, default {@link DEFAULT_RELEASE_TIMEOUT_MS}. */
+  timeoutMs?: number;
+  /**
+   * Rejects the promise with `signal.reason` when aborted. The kernel's wait
+   * itself cannot be interrupted: it goes on (on the addon's wait lane, never
+   * delaying other calls) until the buffer is freed or `timeoutMs` passes.
+   */
+  signal?: AbortSignal;
+}
+
+function checkReleaseOptions(opts: ReleaseOptions | undefined): { timeoutMs: number; signal: AbortSignal | undefined } {
+  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
+    throw new ValidationError('release options must be an object { timeoutMs?, signal? }');
+  }
+  const timeoutMs = checkInt('timeoutMs', opts?.timeoutMs ?? DEFAULT_RELEASE_TIMEOUT_MS, 0, MAX_RELEASE_TIMEOUT_MS);
+  const signal = opts?.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ValidationError('signal must be an AbortSignal');
+  return { timeoutMs, signal };
+}
+
+export interface OpenOptions {
+  /** Device node; by default the /dev/dri/card* whose driver is xen_drm_zcopy. */
+  path?: string;
+  /** The addon, or a fake in unit tests. */
+  binding?: NativeBinding;
+}
+
+export interface ImportOptions {
+  /** The granting domain. */
+  domid: number;
+  /** One grant reference per page, in page order. */
+  refs: Uint32Array | readonly number[];
+  width: number;
+  height: number;
+  /** Bits per pixel, a multiple of 8 (32 for XRGB8888). */
+  bpp: number;
+}
+
+/**
+ * @internal The zcopy device's file as its buffers see it: the fd (kept open
+ * until the device and every buffer made on it are closed) and the GEM
+ * handles on it. PRIME import returns the handle the file already has for a
+ * dma-buf (e.g. a GuestBuffer's own), so handles are counted: only the last
+ * holder closes one, and never one this API did not create.
+ */
+class ZcFile {
+  readonly #handles = new Map<number, number>();
+
+  constructor(readonly res: FdResource, readonly b: NativeBinding) {}
+
+  hold(handle: number): void {
+    this.#handles.set(handle, (this.#handles.get(handle) ?? 0) + 1);
+  }
+
+  drop(handle: number): void {
+    const n = (this.#handles.get(handle) ?? 0) - 1;
+    if (n > 0) {
+      this.#handles.set(handle, n);
+      return;
+    }
+    if (n < 0) return; // not ours
+    this.#handles.delete(handle);
+    try {
+      this.b.drmGemClose(this.res.fd, handle);
+    } catch (e) {
+      throw fromNative(e, 'closing a zcopy handle');
+    }
+  }
+
+  /** WAIT_FREE with the ENOENT-means-freed rule applied. */
+  async waitFree(waitHandle: number, timeoutMs: number): Promise<ReleaseResult> {
+    try {
+      await this.b.zcopyWaitFree(this.res.fd, waitHandle, timeoutMs);
+      return 'freed';
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT') return 'already-freed';
+      throw fromNative(e, `waiting for buffer ${waitHandle} to be freed`);
+    }
+  }
+}
+
+/** A guest's pages mapped into Dom0 and exported as a dma-buf (FROM_REFS). */
+export class GuestBuffer {
+  readonly domid: number;
+  readonly dmabuf: DmaBuf;
+  readonly format: BufferFormat;
+  /** WAIT_FREE handle, scoped to the device's fd. */
+  readonly waitHandle: number;
+  #handle: number;
+  readonly #file: ZcFile;
+  /** Holds the device's fd until the buffer is known to be freed. */
+  #holdsFile = true;
+  #freed = false;
+  #closing: Promise<ReleaseResult> | undefined;
+
+  /** @internal */
+  constructor(file: ZcFile, domid: number, handle: number, waitHandle: number, dmabuf: DmaBuf, format: BufferFormat) {
+    this.#file = file;
+    this.domid = domid;
+    this.#handle = handle;
+    this.waitHandle = waitHandle;
+    this.dmabuf = dmabuf;
+    this.format = format;
+    leaks.register(this, { what: 'GuestBuffer', release: () => file.res.release() }, this);
+  }
+
+  /** The zcopy GEM handle (0 once closed). */
+  get handle(): number {
+    return this.#handle;
+  }
+
+  /**
+   * Waits until the buffer is freed (grants unmapped, pages back with the
+   * guest): 'already-freed' when it was freed before (or waited for) already.
+   * Rejects with TimeoutError while anything still holds the dma-buf, with
+   * `signal.reason` when `signal` aborts, with ValidationError for bad options.
+   */
+  released(opts?: ReleaseOptions): Promise<ReleaseResult> {
+    return rejecting(async () => {
+      const { timeoutMs, signal } = checkReleaseOptions(opts);
+      signal?.throwIfAborted();
+      if (this.#freed) return 'already-freed';
+      const wait = this.#file.waitFree(this.waitHandle, timeoutMs).then((r) => {
+        this.#freed = true;
+        this.#letGoOfFile();
+        return r;
+      });
+      return abortable(wait, signal);
+    });
+  }
+
+  #letGoOfFile(): void {
+    if (!this.#holdsFile) return;
+    this.#holdsFile = false;
+    leaks.unregister(this);
+    this.#file.res.release();
+  }
+
+  /**
+   * The documented teardown: importers' handles, the zcopy handle, the
+   * dma-buf fd, then the wait ({@link released}). Every step runs even if an
+   * earlier one fails, also after the device was closed. Idempotent: later
+   * calls return the same promise.
+   */
+  close(opts?: ReleaseOptions): Promise<ReleaseResult> {
+    try {
+      checkReleaseOptions(opts);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.#closing ??= (async () => {
+      await runAll([
+        ...[...this.dmabuf.imports].map((dev) => () => dev.forget(this.dmabuf)),
+        () => {
+          const h = this.#handle;
+          this.#handle = 0;
+          if (h !== 0) this.#file.drop(h);
+        },
+        () => this.dmabuf.close(),
+      ]);
+      return this.released(opts);
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close().then(() => undefined);
+  }
+}
+
+/** Dom0 pages (an imported dma-buf) granted to a guest (TO_REFS). */
+export class GrantedBuffer extends SyncClosable {
+  readonly domid: number;
+  /** One grant reference per page, for the guest. */
+  readonly refs: Uint32Array;
+  readonly dmabuf: DmaBuf;
+  #handle: number;
+  readonly #file: ZcFile;
+
+  /** @internal */
+  constructor(file: ZcFile, domid: number, handle: number, refs: Uint32Array, dmabuf: DmaBuf) {
+    super();
+    this.#file = file;
+    this.domid = domid;
+    this.#handle = handle;
+    this.refs = refs;
+    this.dmabuf = dmabuf;
+    leaks.register(this, { what: 'GrantedBuffer', release: () => file.res.release() }, this);
+  }
+
+  get closed(): boolean {
+    return this.#handle === 0;
+  }
+
+  /**
+   * Ends the grants (the module keeps the pages until the guest unmaps them).
+   * The dma-buf stays with its owner. Idempotent; cheap (a GEM_CLOSE).
+   */
+  closeSync(): void {
+    const h = this.#handle;
+    if (h === 0) return;
+    this.#handle = 0;
+    leaks.unregister(this);
+    runAllSync([() => this.#file.drop(h), () => this.#file.res.release()]);
+  }
+
+}
+
+/** The xen_drm_zcopy device. */
+export class ZeroCopyDevice {
+  readonly path: string;
+  readonly #b: NativeBinding;
+  readonly #file: ZcFile;
+  readonly #inflight = new Set<Promise<unknown>>();
+  #closing: Promise<void> | undefined;
+
+  private constructor(fd: number, path: string, b: NativeBinding) {
+    this.path = path;
+    this.#b = b;
+    const res = new FdResource(fd, b, 'ZeroCopyDevice');
+    this.#file = new ZcFile(res, b);
+    leaks.register(this, { what: `ZeroCopyDevice ${path} (fd ${fd})`, release: () => res.release() }, this);
+  }
+
+  /** Opens the xen_drm_zcopy node (found by driver name). */
+  static open(opts: OpenOptions = {}): ZeroCopyDevice {
+    const b = opts.binding ?? native();
+    const path = opts.path ?? findDrmNode('xen_drm_zcopy', b);
+    if (!path) {
+      throw new DeviceNotFoundError(
+        'the xen_drm_zcopy module is not loaded (no /dev/dri/card* with driver xen_drm_zcopy): ' +
+          'run `modprobe xen_drm_zcopy` (DKMS install) or `insmod kernel-module/xen_drm_zcopy.ko` as root in Dom0',
+      );
+    }
+    let fd: number;
+    try {
+      fd = b.open(path);
+    } catch (e) {
+      throw fromNative(e, `opening ${path} (root, or the xen-zcopy group, is needed)`);
+    }
+    return new ZeroCopyDevice(fd, path, b);
+  }
+
+  /** The device's fd; ClosedError once close() was called. */
+  get fd(): number {
+    if (this.#closing) throw new ClosedError('ZeroCopyDevice');
+    return this.#file.res.fd;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** Runs a device call: refused once closing, tracked so close() waits for it. */
+  #call<T>(fn: (fd: number) => Promise<T>): Promise<T> {
+    const p = rejecting(() => fn(this.fd));
+    this.#inflight.add(p);
+    const done = () => this.#inflight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Maps a guest's granted pages and exports them as a dma-buf, zero copy. */
+  importGuestBuffer(opts: ImportOptions): Promise<GuestBuffer> {
+    return this.#call(async (fd) => {
+      if (typeof opts !== 'object' || opts === null) throw new ValidationError('importGuestBuffer needs an options object');
+      const domid = checkInt('domid', opts.domid, 0, MAX_DOMID);
+      const geo = bufferGeometry(opts.width, opts.height, opts.bpp);
+      const refs = checkRefs(opts.refs, geo.pages);
+      let res;
+      try {
+        res = await this.#b.zcopyFromRefs(fd, domid, refs, opts.width, opts.height, opts.bpp);
+      } catch (e) {
+        throw fromNative(e, `mapping ${refs.length} pages granted by domain ${domid}`);
+      }
+      this.#file.hold(res.handle);
+      let dmabuf: DmaBuf;
+      try {
+        dmabuf = new DmaBuf(this.#b.drmPrimeHandleToFd(fd, res.handle), {
+          binding: this.#b,
+          format: { width: opts.width, height: opts.height, bpp: opts.bpp, pitch: res.pitch },
+        });
+      } catch (e) {
+        // transactional: undo FROM_REFS (closing the handle frees it)
+        try {
+          this.#file.drop(res.handle);
+        } catch {
+          // the original error matters more
+        }
+        throw fromNative(e, 'exporting the guest buffer');
+      }
+      this.#file.res.acquire(); // the buffer's hold on the device's fd
+      return new GuestBuffer(this.#file, domid, res.handle, res.waitHandle, dmabuf, dmabuf.format!);
+    });
+  }
+
+  /** Grants every page of `dmabuf` to domain `domid`. */
+  exportToGuest(dmabuf: DmaBuf, opts: { domid: number }): Promise<GrantedBuffer> {
+    return this.#call(async (fd) => {
+      if (!(dmabuf instanceof DmaBuf)) throw new ValidationError('exportToGuest needs a DmaBuf');
+      const domid = checkInt('domid', opts?.domid, 0, MAX_DOMID);
+      const pages = Math.ceil(dmabuf.size / PAGE_SIZE);
+      let handle: number;
+      try {
+        handle = this.#b.drmPrimeFdToHandle(fd, dmabuf.fd);
+      } catch (e) {
+        throw fromNative(e, 'importing the dma-buf into xen_drm_zcopy');
+      }
+      // may be a handle the file already had for this dma-buf: counted, not owned
+      this.#file.hold(handle);
+      let refs: Uint32Array;
+      try {
+        refs = await this.#b.zcopyToRefs(fd, handle, domid, pages);
+      } catch (e) {
+        try {
+          this.#file.drop(handle);
+        } catch {
+          // the original error matters more
+        }
+        throw fromNative(e, `granting ${pages} pages to domain ${domid}`);
+      }
+      this.#file.res.acquire();
+      return new GrantedBuffer(this.#file, domid, handle, refs, dmabuf);
+    });
+  }
+
+  /**
+   * Refuses new calls (ClosedError), waits for in-flight ones to settle, then
+   * lets go of the device's fd. Buffers not closed yet stay valid and keep the
+   * fd open until their own close(). Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+      leaks.unregister(this);
+      this.#file.res.release();
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
