@@ -45,14 +45,17 @@ export function decodePng(png: Buffer): { width: number; height: number; pixels:
 
 const dir = process.argv[2] ?? 'demo-out';
 const meta = JSON.parse(readFileSync(join(dir, 'demo.json'), 'utf8')) as {
-  width: number; height: number; domid: number; images: Record<string, { style: 0 | 1; frame: number }>;
+  width: number; height: number;
+  images: Record<string, { style: 0 | 1; frame: number; domid: number; width?: number; height?: number }>;
 };
 let passed = 0;
 let failed = 0;
 for (const [file, img] of Object.entries(meta.images)) {
   const png = decodePng(readFileSync(join(dir, file)));
-  const want = renderDemo({ width: meta.width, height: meta.height, domid: meta.domid, ...img });
-  const bad = png.width !== meta.width || png.height !== meta.height ? 0 : want.findIndex((px, i) => px !== png.pixels[i]);
+  const width = img.width ?? meta.width;
+  const height = img.height ?? meta.height;
+  const want = renderDemo({ width, height, domid: img.domid, style: img.style, frame: img.frame });
+  const bad = png.width !== width || png.height !== height ? 0 : want.findIndex((px, i) => px !== png.pixels[i]);
   if (bad === -1) {
     passed++;
     console.log(`ok   ${file}: ${png.width}x${png.height}, every pixel as the guest drew it`);
