@@ -28,6 +28,26 @@ import type { ConnectorInfo, DisplayBuffer, DisplaySink, Framebuffer, SinkFactor
 
 const E = constants.errno;
 const PAGE = 4096;
+/**
+ * A sink call may take this long: the frontend gives up on a response after
+ * 3000 ms and on a frame-done event after 3100 ms, so waiting longer helps no one.
+ */
+export const SINK_TIMEOUT_MS = 2500;
+
+/** `p`, or a RequestError(ETIMEDOUT) after `ms`. */
+async function bounded<T>(p: Promise<T> | T, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      Promise.resolve(p),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new RequestError(E.ETIMEDOUT, `${what} took more than ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Limits on what one guest device may ask for. */
 export interface DisplayLimits {
@@ -361,7 +381,7 @@ export class DisplayDevice {
           fail(E.EINVAL, `framebuffer ${req.width}x${req.height} (${bpp} bpp) on buffer ${buf.width}x${buf.height} (${buf.bpp} bpp)`);
         }
         const fb: Framebuffer = { cookie: req.fbCookie, width: req.width, height: req.height, fourcc: req.pixelFormat, buffer: buf };
-        await this.#sink!.attach(fb);
+        await bounded(this.#sink!.attach(fb), SINK_TIMEOUT_MS, 'the sink\'s attach');
         this.#fbs.set(req.fbCookie, fb);
         return undefined;
       }
@@ -369,17 +389,17 @@ export class DisplayDevice {
         const fb = this.#fbs.get(req.fbCookie) ?? fail(E.ENOENT, `no framebuffer ${req.fbCookie}`);
         for (const c of this.#connectors) {
           if (c.shown === fb) {
-            await this.#sink!.setConfig(c.info, undefined);
+            await bounded(this.#sink!.setConfig(c.info, undefined), SINK_TIMEOUT_MS, 'the sink\'s setConfig');
             c.shown = undefined;
           }
         }
         this.#fbs.delete(req.fbCookie);
-        await this.#sink!.detach(fb);
+        await bounded(this.#sink!.detach(fb), SINK_TIMEOUT_MS, 'the sink\'s detach');
         return undefined;
       }
       case DisplOp.SET_CONFIG: {
         if (req.fbCookie === 0n) {
-          await this.#sink!.setConfig(conn.info, undefined);
+          await bounded(this.#sink!.setConfig(conn.info, undefined), SINK_TIMEOUT_MS, 'the sink\'s setConfig');
           conn.shown = undefined;
           return undefined;
         }
@@ -388,7 +408,7 @@ export class DisplayDevice {
           req.bpp !== fb.buffer.bpp) {
           fail(E.EINVAL, `mode ${req.width}x${req.height}+${req.x}+${req.y} (${req.bpp} bpp) on framebuffer ${fb.width}x${fb.height}`);
         }
-        await this.#sink!.setConfig(conn.info, fb);
+        await bounded(this.#sink!.setConfig(conn.info, fb), SINK_TIMEOUT_MS, 'the sink\'s setConfig');
         conn.shown = fb;
         return undefined;
       }
@@ -398,12 +418,14 @@ export class DisplayDevice {
         return () => {
           conn.shown = fb;
           void this.#run(`connector ${conn.info.index} flip`, async () => {
-            await this.#sink!.show(conn.info, fb);
-            if (!this.#connectors.includes(conn)) return;
-            conn.frames++;
-            if (conn.events.push([encodePageFlipEvent(conn.nextEventId, fb.cookie)]) === 1) {
-              conn.nextEventId = (conn.nextEventId + 1) & 0xffff;
-              conn.evtChannel.notify();
+            const sink = this.#sink;
+            if (!sink || !this.#connectors.includes(conn)) return; // released meanwhile
+            try {
+              await bounded(sink.show(conn.info, fb), SINK_TIMEOUT_MS, 'the sink\'s show');
+            } finally {
+              // the event goes out even for a frame the sink failed to show:
+              // the guest's vblank must not hang, and event ids stay in step
+              if (this.#connectors.includes(conn)) this.#frameDone(conn, fb);
             }
           });
         };
@@ -459,6 +481,16 @@ export class DisplayDevice {
       } finally {
         m.closeSync();
       }
+    }
+  }
+
+  #frameDone(conn: Connector, fb: Framebuffer): void {
+    conn.frames++;
+    if (conn.events.push([encodePageFlipEvent(conn.nextEventId, fb.cookie)]) === 1) {
+      conn.nextEventId = (conn.nextEventId + 1) & 0xffff;
+      conn.evtChannel.notify();
+    } else {
+      this.backend.emit({ type: 'error', domid: this.domid, device: this.device, message: `connector ${conn.info.index}: the event page is full (the frontend does not consume)` });
     }
   }
 

@@ -187,6 +187,30 @@ describe('display backend: protocol against a Dom0-played frontend', () => {
     }
   });
 
+  it('bounds a sink that never shows a frame: the guest still gets its frame-done event', async () => {
+    await backend.close();
+    const hung: BackendEvent[] = [];
+    const other = await DisplayBackend.start({
+      sink: () => ({ attach() {}, detach() {}, setConfig() {}, show: () => new Promise<void>(() => undefined), close: async () => {} }),
+      onEvent: (e) => hung.push(e),
+    });
+    const fe = await FakeFrontend.create(16);
+    try {
+      await fe.connect();
+      const buf = fe.shareBuffer(PAGES, fill(4));
+      fe.send(dbufCreate(1, 1n, buf.dirRef), fbAttach(2, 1n, 2n), encodeRequest({ id: 3, op: DisplOp.PG_FLIP, fbCookie: 2n }));
+      expect((await fe.responses(3)).map((r) => r.status)).toEqual([0, 0, 0]);
+      const t0 = Date.now();
+      expect(await fe.events(1, 6000)).toEqual([{ id: 0, fbCookie: 2n }]);
+      expect(Date.now() - t0).toBeLessThan(3100); // within the frontend's own frame-done time-out
+      expect(hung.some((e) => e.type === 'error' && /show took more than/.test(e.message))).toBe(true);
+    } finally {
+      await fe.close();
+      await other.close();
+      backend = await DisplayBackend.start({ sink: () => new ImportSink({ refreshHz: 0 }), onEvent: (e) => events.push(e) });
+    }
+  });
+
   it('closes a device whose ring indices lie, and serves the next one', async () => {
     const bad = await FakeFrontend.create(13);
     try {
