@@ -381,6 +381,10 @@ int xzc_ioctl_from_refs(struct drm_device *drm, void *data, struct drm_file *fil
 	kref_get(&wait->ref);		/* the xarray's reference */
 	init_completion(&wait->freed);
 	wait->owner = file;
+	/*
+	 * Count the handle before allocating it: the allocation may drop the
+	 * lock, and concurrent calls on one file must not overshoot the cap.
+	 */
 	xa_lock(&xdev->waits);
 	if (to_xzc_file(file)->waits >= xzc_max_wait_handles) {
 		xa_unlock(&xdev->waits);
@@ -388,10 +392,11 @@ int xzc_ioctl_from_refs(struct drm_device *drm, void *data, struct drm_file *fil
 		ret = -EMFILE;
 		goto err_put_obj;
 	}
+	to_xzc_file(file)->waits++;
 	ret = __xa_alloc_cyclic(&xdev->waits, &id, wait, XA_LIMIT(1, U32_MAX),
 				&xdev->next_wait_id, GFP_KERNEL);
-	if (ret >= 0)
-		to_xzc_file(file)->waits++;
+	if (ret < 0)
+		to_xzc_file(file)->waits--;
 	xa_unlock(&xdev->waits);
 	if (ret < 0) {
 		kfree(wait);

@@ -32,10 +32,11 @@ export function displayBackendCommand(): Command {
     .description("serve every guest's PV display (drm_xen_front) from this Dom0, zero copy")
     .addOption(new Option('--sink <kind>', 'where frames go').choices(['vgem', 'none']).default('vgem'))
     .option('--refresh <hz>', 'virtual refresh rate that paces frame-done events', (v) => Number(v), 60)
+    .option('--be-alloc', 'serve guests that ask Dom0 to allocate their buffers (be-alloc=1; off: Dom0 memory on demand)')
     .option('--json', 'JSON lines instead of a readable log')
     .option('--verbose', 'log every request, not only connections, errors and frame rates')
     .option('--once', 'exit once the first device that connected has gone')
-    .action(async (opts: { sink: 'vgem' | 'none'; refresh: number; json?: boolean; verbose?: boolean; once?: boolean }) => {
+    .action(async (opts: { sink: 'vgem' | 'none'; refresh: number; beAlloc?: boolean; json?: boolean; verbose?: boolean; once?: boolean }) => {
       const log = (e: BackendEvent) => {
         if (e.type === 'request' && !opts.verbose) return;
         console.log(opts.json ? JSON.stringify(e, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) : formatEvent(e));
@@ -46,6 +47,7 @@ export function displayBackendCommand(): Command {
         stop = r;
       });
       const backend = await DisplayBackend.start({
+        allowBeAlloc: opts.beAlloc ?? false,
         sink: (): DisplaySink => (opts.sink === 'vgem'
           ? new ImportSink({ refreshHz: opts.refresh })
           : { attach() {}, detach() {}, setConfig() {}, show: async () => {}, close: async () => {} }),

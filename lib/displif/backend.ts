@@ -49,7 +49,7 @@ async function bounded<T>(p: Promise<T> | T, ms: number, what: string): Promise<
   }
 }
 
-/** Limits on what one guest device may ask for. */
+/** Limits on what one guest device may ask for: a guest must not be able to exhaust Dom0. */
 export interface DisplayLimits {
   /** Largest width and height of a buffer (Linux's frontend stays within 4095 x 2047). */
   maxWidth: number;
@@ -58,16 +58,19 @@ export interface DisplayLimits {
   maxBufferBytes: number;
   /** Display buffers one device may hold at once. */
   maxBuffers: number;
+  /** Pages of all the buffers of one device together (grant mappings, or Dom0 memory with be-alloc). */
+  maxDevicePages: number;
   /** Framebuffers one device may hold at once. */
   maxFramebuffers: number;
 }
 
 export const DEFAULT_LIMITS: DisplayLimits = {
-  maxWidth: 8192,
-  maxHeight: 8192,
-  maxBufferBytes: 128 << 20,
-  maxBuffers: 64,
-  maxFramebuffers: 64,
+  maxWidth: 4096,
+  maxHeight: 4096,
+  maxBufferBytes: 32 << 20, // one 4095 x 2047 XRGB8888 buffer fits
+  maxBuffers: 16,
+  maxDevicePages: 32768, // 128 MiB: four of the largest buffers, 16 1080p ones
+  maxFramebuffers: 16,
 };
 
 /** What the backend reports as it works (a readable log, or JSON lines). */
@@ -88,6 +91,12 @@ export interface DisplayBackendOptions {
   releaseTimeoutMs?: number;
   /** DRM driver whose dumb buffers back be-alloc buffers (default 'vgem'; a KMS driver in production). */
   allocDriver?: string;
+  /**
+   * Serve DBUF_CREATE with DBUF_FLG_REQ_ALLOC (be-alloc): Dom0 allocates the
+   * buffers. Off by default: a guest decides when to ask, and the pages are
+   * Dom0's (the per-device page budget still applies).
+   */
+  allowBeAlloc?: boolean;
 }
 
 /** A -errno for a response: a known error's errno, else EIO. */
@@ -118,6 +127,10 @@ function parseUint(v: string | undefined, what: string, max = 0xffffffff): numbe
 }
 
 interface Connector {
+  /** A requests task is queued and has not started: more notifications need no other. */
+  scheduled: boolean;
+  /** A flip is waiting to be shown: the frontend waits for its event before the next one. */
+  flipPending: boolean;
   info: ConnectorInfo;
   ring: BackRing;
   events: EventRing;
@@ -130,6 +143,7 @@ interface Connector {
 }
 
 interface StoredBuffer extends DisplayBuffer {
+  readonly pages: number;
   /** Releases the pages: the guest's back to it, or Dom0's grants ended. */
   release(): Promise<unknown>;
 }
@@ -256,7 +270,8 @@ export class DisplayDevice {
       }
       infos.push({ domid: this.domid, device: this.device, index: i, width, height });
     }
-    this.#sink = await this.backend.sinkFactory({ domid: this.domid, device: this.device, connectors: infos });
+    this.#sink = await bounded(this.backend.sinkFactory({ domid: this.domid, device: this.device, connectors: infos }),
+      SINK_TIMEOUT_MS, 'the sink factory');
     for (const info of infos) {
       const p = `${this.#fePath}/${info.index}`;
       const reqRef = parseUint(await xs.tryRead(`${p}/req-ring-ref`), `connector ${info.index} req-ring-ref`);
@@ -279,7 +294,7 @@ export class DisplayDevice {
       let reqChannel: EventChannel | undefined;
       let evtChannel: EventChannel | undefined;
       try {
-        const conn: Partial<Connector> = { info, unmap, nextEventId: 0, frames: 0 };
+        const conn: Partial<Connector> = { info, unmap, nextEventId: 0, frames: 0, scheduled: false, flipPending: false };
         conn.ring = new BackRing(reqMap.buffer.buffer as ArrayBuffer, reqMap.buffer.byteOffset);
         conn.events = new EventRing(evtMap.buffer.buffer as ArrayBuffer, evtMap.buffer.byteOffset);
         reqChannel = this.backend.evtchn.bind(this.domid, reqPort, () => void this.#onRequests(conn as Connector));
@@ -299,7 +314,10 @@ export class DisplayDevice {
   }
 
   #onRequests(conn: Connector): Promise<void> {
+    if (conn.scheduled) return Promise.resolve();
+    conn.scheduled = true;
     return this.#run(`connector ${conn.info.index} requests`, async () => {
+      conn.scheduled = false;
       if (this.#state !== XenbusState.Connected && this.#state !== XenbusState.InitWait) return;
       if (!this.#connectors.includes(conn)) return;
       for (;;) {
@@ -330,6 +348,10 @@ export class DisplayDevice {
           this.backend.emit({ type: 'request', domid: this.domid, device: this.device, connector: conn.info.index, op: req.op, id: req.id, status, ms: performance.now() - t0 });
           after?.();
         }
+        // let timers, other guests and xenstore in before the next batch: a
+        // frontend that refills its ring as fast as we answer cannot hold us
+        await new Promise((r) => setImmediate(r));
+        if (!this.#connectors.includes(conn)) return;
       }
     });
   }
@@ -353,14 +375,17 @@ export class DisplayDevice {
           fail(E.EINVAL, `buffer_sz ${req.bufferSize} for ${req.width}x${req.height}x${req.bpp}`);
         }
         const pages = Math.ceil(req.bufferSize / PAGE);
+        const held = [...this.#buffers.values()].reduce((n, b) => n + b.pages, 0);
+        if (held + pages > lim.maxDevicePages) fail(E.ENOSPC, `device holds ${held} pages; ${pages} more exceed ${lim.maxDevicePages}`);
         if (req.flags & DBUF_FLG_REQ_ALLOC) {
+          if (!this.backend.allowBeAlloc) fail(E.EOPNOTSUPP, 'backend-allocated buffers are not enabled (allowBeAlloc)');
           this.#buffers.set(req.dbufCookie, await this.#allocate(req.dbufCookie, req.width, req.height, req.bpp, pages, req.grefDirectory));
           return undefined;
         }
         const refs = this.#readDirectory(req.grefDirectory, pages);
         const guest = await this.backend.zc.importGuestBuffer({ domid: this.domid, refs, width: req.width, height: req.height, bpp: req.bpp });
         this.#buffers.set(req.dbufCookie, {
-          cookie: req.dbufCookie, width: req.width, height: req.height, bpp: req.bpp, pitch: guest.format.pitch,
+          cookie: req.dbufCookie, width: req.width, height: req.height, bpp: req.bpp, pitch: guest.format.pitch, pages,
           dmabuf: guest.dmabuf, release: () => guest.close({ timeoutMs: this.backend.releaseTimeoutMs }),
         });
         return undefined;
@@ -414,14 +439,18 @@ export class DisplayDevice {
       }
       case DisplOp.PG_FLIP: {
         const fb = this.#fbs.get(req.fbCookie) ?? fail(E.ENOENT, `no framebuffer ${req.fbCookie}`);
+        if (conn.flipPending) fail(E.EBUSY, 'a flip is still waiting for its frame-done event');
+        conn.flipPending = true;
         // answered at once; the frame-done event follows when it is shown
         return () => {
           conn.shown = fb;
           void this.#run(`connector ${conn.info.index} flip`, async () => {
+            conn.flipPending = false;
             const sink = this.#sink;
             if (!sink || !this.#connectors.includes(conn)) return; // released meanwhile
             try {
-              await bounded(sink.show(conn.info, fb), SINK_TIMEOUT_MS, 'the sink\'s show');
+              // a framebuffer detached after the flip was asked for is not shown
+              if (this.#fbs.get(fb.cookie) === fb) await bounded(sink.show(conn.info, fb), SINK_TIMEOUT_MS, 'the sink\'s show');
             } finally {
               // the event goes out even for a frame the sink failed to show:
               // the guest's vblank must not hang, and event ids stay in step
@@ -451,7 +480,7 @@ export class DisplayDevice {
         throw e;
       }
       return {
-        cookie, width, height, bpp, pitch: dmabuf.format!.pitch, dmabuf,
+        cookie, width, height, bpp, pitch: dmabuf.format!.pitch, dmabuf, pages,
         release: async () => {
           await granted.close(); // the module keeps pages the guest still maps
           await dmabuf.close();
@@ -529,9 +558,16 @@ export class DisplayDevice {
     }
     const sink = this.#sink;
     this.#sink = undefined;
-    for (const fb of this.#fbs.values()) await Promise.resolve(sink?.detach(fb)).catch(() => undefined);
+    const quietly = async (what: string, fn: () => unknown) => {
+      try {
+        await bounded(fn(), SINK_TIMEOUT_MS, what);
+      } catch (e) {
+        this.backend.emit({ type: 'error', domid: this.domid, device: this.device, message: `releasing: ${(e as Error).message}` });
+      }
+    };
+    for (const fb of this.#fbs.values()) if (sink) await quietly('the sink\'s detach', () => sink.detach(fb));
     this.#fbs.clear();
-    await sink?.close().catch(() => undefined);
+    if (sink) await quietly('the sink\'s close', () => sink.close());
     const bufs = [...this.#buffers.values()];
     this.#buffers.clear();
     for (const b of bufs) {
@@ -566,6 +602,7 @@ export class DisplayBackend {
   readonly limits: DisplayLimits;
   readonly sinkFactory: SinkFactory;
   readonly releaseTimeoutMs: number;
+  readonly allowBeAlloc: boolean;
   readonly devices = new Map<string, DisplayDevice>();
   #watches: XsWatch[] = [];
   #alloc: DrmDevice | undefined;
@@ -586,6 +623,7 @@ export class DisplayBackend {
     this.releaseTimeoutMs = opts.releaseTimeoutMs ?? 3000;
     this.#onEvent = opts.onEvent ?? (() => undefined);
     this.#allocDriver = opts.allocDriver ?? 'vgem';
+    this.allowBeAlloc = opts.allowBeAlloc ?? false;
   }
 
   /** @internal The DRM device backend-allocated buffers come from (opened on first use). */

@@ -190,13 +190,22 @@ export class Xenstore extends XsBase {
   readonly #waits = new Set<(err: Error) => void>();
   #closed = false;
   readonly #timeoutMs: number;
+  /** Resolves once the socket is closed, whoever closed it. */
+  readonly #sockClosed: Promise<void>;
 
   private constructor(private readonly sock: Socket, timeoutMs: number) {
     super();
     this.#timeoutMs = timeoutMs;
+    this.#sockClosed = new Promise((resolve) => sock.once('close', () => resolve()));
     sock.on('data', (chunk: Buffer) => this.#onData(chunk));
     sock.on('error', (err) => this.#failAll(err));
-    sock.on('close', () => this.#failAll(new ClosedError('xenstore connection')));
+    sock.on('close', () => {
+      // xenstored went away: fail fast from now on
+      this.#closed = true;
+      this.#failAll(new ClosedError('xenstore connection'));
+      for (const reject of this.#waits) reject(new ClosedError('xenstore connection'));
+      this.#waits.clear();
+    });
   }
 
   /** Connects to xenstored (`XENSTORED_PATH`, or its usual socket). */
@@ -312,10 +321,8 @@ export class Xenstore extends XsBase {
     this.#failAll(new ClosedError('xenstore connection'));
     for (const reject of this.#waits) reject(new ClosedError('xenstore connection'));
     this.#waits.clear();
-    await new Promise<void>((resolve) => {
-      this.sock.once('close', () => resolve());
-      this.sock.destroy();
-    });
+    this.sock.destroy();
+    await this.#sockClosed;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

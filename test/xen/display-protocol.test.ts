@@ -46,6 +46,7 @@ describe('display backend: protocol against a Dom0-played frontend', () => {
         onFrame: (f: ShownFrame) => frames.push({ cookie: f.fb.cookie, first: f.pixels.readUInt32LE(0), match: expected ? f.pixels.subarray(0, SIZE).equals(expected) : false }),
       }),
       onEvent: (e) => events.push(e),
+      allowBeAlloc: true,
     });
   });
 
@@ -134,11 +135,18 @@ describe('display backend: protocol against a Dom0-played frontend', () => {
         const [rsp] = await fe.responses(1);
         expect(rsp, `request ${req.readUInt16LE(0)}`).toEqual({ id: req.readUInt16LE(0), op: req.readUInt8(2), status });
       }
-      // a burst of a whole ring's worth at once: every request answered, in order
+      // a burst of a whole ring's worth of flips at once: every request answered
+      // in order; one flip may wait for its frame at a time, the rest are EBUSY
       const burst = Array.from({ length: 32 }, (_, i) => encodeRequest({ id: 100 + i, op: DisplOp.PG_FLIP, fbCookie: 20n }));
       fe.send(...burst);
-      expect((await fe.responses(32)).map((r) => [r.id, r.status])).toEqual(burst.map((_, i) => [100 + i, 0]));
-      expect((await fe.events(32)).map((e) => e.id)).toEqual(Array.from({ length: 32 }, (_, i) => i));
+      expect((await fe.responses(32)).map((r) => [r.id, r.status])).toEqual(burst.map((_, i) => [100 + i, i === 0 ? 0 : -E.EBUSY]));
+      expect((await fe.events(32, 1000)).map((e) => e.id)).toEqual([0]);
+      // a flip whose framebuffer is detached in the same batch: not shown, but its event comes
+      const shownBefore = frames.length;
+      fe.send(encodeRequest({ id: 200, op: DisplOp.PG_FLIP, fbCookie: 20n }), encodeRequest({ id: 201, op: DisplOp.FB_DETACH, fbCookie: 20n }));
+      expect((await fe.responses(2)).map((r) => r.status)).toEqual([0, 0]);
+      expect((await fe.events(1)).map((e) => e.id)).toEqual([1]);
+      expect(frames.length).toBe(shownBefore);
       expect(backend.devices.get('0/12')?.state).toBe(XenbusState.Connected);
     } finally {
       await fe.close();
@@ -187,27 +195,32 @@ describe('display backend: protocol against a Dom0-played frontend', () => {
     }
   });
 
-  it('bounds a sink that never shows a frame: the guest still gets its frame-done event', async () => {
+  it('bounds a sink that never shows a frame, a device\'s pages, and refuses be-alloc unless allowed', async () => {
     await backend.close();
     const hung: BackendEvent[] = [];
     const other = await DisplayBackend.start({
       sink: () => ({ attach() {}, detach() {}, setConfig() {}, show: () => new Promise<void>(() => undefined), close: async () => {} }),
       onEvent: (e) => hung.push(e),
+      limits: { maxDevicePages: PAGES }, // and be-alloc left off (the default)
     });
     const fe = await FakeFrontend.create(16);
     try {
       await fe.connect();
       const buf = fe.shareBuffer(PAGES, fill(4));
-      fe.send(dbufCreate(1, 1n, buf.dirRef), fbAttach(2, 1n, 2n), encodeRequest({ id: 3, op: DisplOp.PG_FLIP, fbCookie: 2n }));
-      expect((await fe.responses(3)).map((r) => r.status)).toEqual([0, 0, 0]);
+      fe.send(dbufCreate(1, 1n, buf.dirRef), fbAttach(2, 1n, 2n), encodeRequest({ id: 3, op: DisplOp.PG_FLIP, fbCookie: 2n }),
+        dbufCreate(4, 9n, buf.dirRef), dbufCreate(5, 9n, buf.dirRef, { flags: DBUF_FLG_REQ_ALLOC }));
+      expect((await fe.responses(5)).map((r) => r.status)).toEqual([0, 0, 0, -E.ENOSPC, -E.ENOSPC]);
       const t0 = Date.now();
       expect(await fe.events(1, 6000)).toEqual([{ id: 0, fbCookie: 2n }]);
       expect(Date.now() - t0).toBeLessThan(3100); // within the frontend's own frame-done time-out
       expect(hung.some((e) => e.type === 'error' && /show took more than/.test(e.message))).toBe(true);
+      fe.send(encodeRequest({ id: 6, op: DisplOp.FB_DETACH, fbCookie: 2n }), encodeRequest({ id: 7, op: DisplOp.DBUF_DESTROY, dbufCookie: 1n }),
+        dbufCreate(8, 9n, buf.dirRef, { flags: DBUF_FLG_REQ_ALLOC }));
+      expect((await fe.responses(3)).map((r) => r.status)).toEqual([0, 0, -E.EOPNOTSUPP]);
     } finally {
       await fe.close();
       await other.close();
-      backend = await DisplayBackend.start({ sink: () => new ImportSink({ refreshHz: 0 }), onEvent: (e) => events.push(e) });
+      backend = await DisplayBackend.start({ sink: () => new ImportSink({ refreshHz: 0 }), onEvent: (e) => events.push(e), allowBeAlloc: true });
     }
   });
 
