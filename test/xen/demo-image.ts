@@ -59,7 +59,8 @@ export function demoLines(img: DemoImage): [string, string] {
 export function renderDemo(img: DemoImage): Uint32Array {
   const { width: w, height: h, style, frame } = img;
   const lines = demoLines(img);
-  const s = Math.floor(h / 60) || 1;
+  // text scale: by height, but narrow frames keep a 17-character line whole
+  const s = Math.min(Math.floor(h / 60), Math.floor(w / 120)) || 1;
   const x0 = Math.floor(w / 16);
   const y0 = Math.floor(h / 8);
   const out = new Uint32Array(w * h);

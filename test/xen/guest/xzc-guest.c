@@ -196,7 +196,11 @@ static void demo_lines(uint32_t style, uint32_t frame, uint32_t domid, char line
 static uint32_t demo_pixel(uint32_t x, uint32_t y, uint32_t w, uint32_t h, uint32_t style,
 			   uint32_t frame, char lines[2][32])
 {
-	uint32_t s = h / 60 ? h / 60 : 1, x0 = w / 16, y0 = h / 8;
+	/* text scale: by height, but narrow frames keep a 17-character line whole */
+	uint32_t s = h / 60 < w / 120 ? h / 60 : w / 120, x0 = w / 16, y0 = h / 8;
+
+	if (!s)
+		s = 1;
 
 	if (x >= x0 && y >= y0 && y < y0 + 20 * s) {
 		uint32_t line = (y - y0) / (10 * s), cell = (x - x0) / (6 * s);
