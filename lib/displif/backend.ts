@@ -15,8 +15,9 @@ import { constants } from 'node:os';
 import { DrmDevice } from '../drm/device.js';
 import { ZeroCopyDevice } from '../zcopy/device.js';
 import { XenZcopyError } from '../errors.js';
+import { MAX_DOMID } from '../validate.js';
 import { GrantMapper } from '../xen/grants.js';
-import { EventChannels, type EventChannel } from '../xen/evtchn.js';
+import { EventChannels, MAX_PORT, type EventChannel } from '../xen/evtchn.js';
 import { BackRing, EventRing, RingProtocolError } from '../xen/ring.js';
 import { Xenstore, type XsWatch } from '../xen/xenstore.js';
 import { directoryPages, parsePageDirectory } from './directory.js';
@@ -193,7 +194,7 @@ export class DisplayDevice {
   start(): Promise<void> {
     return this.#run('starting', async () => {
       const xs = this.backend.xs;
-      const feId = parseUint(await xs.tryRead(`${this.bePath}/frontend-id`), 'frontend-id', 0x7fef);
+      const feId = parseUint(await xs.tryRead(`${this.bePath}/frontend-id`), 'frontend-id', MAX_DOMID);
       if (feId !== this.domid) fail(E.EINVAL, `frontend-id ${feId} is not domain ${this.domid}`);
       const fe = await xs.tryRead(`${this.bePath}/frontend`);
       if (fe !== `/local/domain/${this.domid}/device/vdispl/${this.device}`) fail(E.EINVAL, `unexpected frontend path ${fe}`);
@@ -275,9 +276,9 @@ export class DisplayDevice {
     for (const info of infos) {
       const p = `${this.#fePath}/${info.index}`;
       const reqRef = parseUint(await xs.tryRead(`${p}/req-ring-ref`), `connector ${info.index} req-ring-ref`);
-      const reqPort = parseUint(await xs.tryRead(`${p}/req-event-channel`), `connector ${info.index} req-event-channel`, 0xfffff);
+      const reqPort = parseUint(await xs.tryRead(`${p}/req-event-channel`), `connector ${info.index} req-event-channel`, MAX_PORT);
       const evtRef = parseUint(await xs.tryRead(`${p}/evt-ring-ref`), `connector ${info.index} evt-ring-ref`);
-      const evtPort = parseUint(await xs.tryRead(`${p}/evt-event-channel`), `connector ${info.index} evt-event-channel`, 0xfffff);
+      const evtPort = parseUint(await xs.tryRead(`${p}/evt-event-channel`), `connector ${info.index} evt-event-channel`, MAX_PORT);
       const mapper = this.backend.mapper;
       const reqMap = mapper.map(this.domid, [reqRef], { writable: true });
       let evtMap;

@@ -6,7 +6,11 @@
  * @module
  */
 import { native, type EvtchnDeviceNative, type NativeBinding } from '../binding.js';
-import { ClosedError, fromNative, ValidationError } from '../errors.js';
+import { ClosedError, fromNative } from '../errors.js';
+import { checkInt, MAX_DOMID } from '../validate.js';
+
+/** Largest event channel port this API accepts (above any ABI's; the kernel checks the exact limit). */
+export const MAX_PORT = 0xfffff;
 
 /** One bound port. */
 export interface EventChannel {
@@ -74,9 +78,8 @@ export class EventChannels {
   bind(remoteDomain: number, remotePort: number, onEvent: () => void): EventChannel {
     const dev = this.#dev;
     if (!dev) throw new ClosedError('EventChannels');
-    for (const [name, v, max] of [['remoteDomain', remoteDomain, 0x7fef], ['remotePort', remotePort, 0xfffff]] as const) {
-      if (!Number.isInteger(v) || v < 0 || v > max) throw new ValidationError(`${name} must be an integer in 0..${max}, got ${v}`);
-    }
+    checkInt('remoteDomain', remoteDomain, 0, MAX_DOMID);
+    checkInt('remotePort', remotePort, 0, MAX_PORT);
     let port: number;
     try {
       port = dev.bindInterdomain(remoteDomain, remotePort);
@@ -128,9 +131,7 @@ export class EventChannels {
   offer(remoteDomain: number, onEvent: () => void): EventChannel {
     const dev = this.#dev;
     if (!dev) throw new ClosedError('EventChannels');
-    if (!Number.isInteger(remoteDomain) || remoteDomain < 0 || remoteDomain > 0x7fef) {
-      throw new ValidationError(`remoteDomain must be an integer in 0..32751, got ${remoteDomain}`);
-    }
+    checkInt('remoteDomain', remoteDomain, 0, MAX_DOMID);
     let port: number;
     try {
       port = dev.bindUnbound(remoteDomain);

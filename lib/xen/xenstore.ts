@@ -199,13 +199,8 @@ export class Xenstore extends XsBase {
     this.#sockClosed = new Promise((resolve) => sock.once('close', () => resolve()));
     sock.on('data', (chunk: Buffer) => this.#onData(chunk));
     sock.on('error', (err) => this.#failAll(err));
-    sock.on('close', () => {
-      // xenstored went away: fail fast from now on
-      this.#closed = true;
-      this.#failAll(new ClosedError('xenstore connection'));
-      for (const reject of this.#waits) reject(new ClosedError('xenstore connection'));
-      this.#waits.clear();
-    });
+    // xenstored went away: fail fast from now on
+    sock.on('close', () => this.#shutdown());
   }
 
   /** Connects to xenstored (`XENSTORED_PATH`, or its usual socket). */
@@ -317,10 +312,7 @@ export class Xenstore extends XsBase {
   /** Closes the connection; requests in flight reject with ClosedError. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#closed = true;
-    this.#failAll(new ClosedError('xenstore connection'));
-    for (const reject of this.#waits) reject(new ClosedError('xenstore connection'));
-    this.#waits.clear();
+    this.#shutdown();
     this.sock.destroy();
     await this.#sockClosed;
   }
@@ -384,6 +376,14 @@ export class Xenstore extends XsBase {
       if (type === XsType.ERROR) p.reject(new XenstoreError(payload.toString('utf8').replace(/\0$/, ''), ''));
       else p.resolve(payload);
     }
+  }
+
+  /** No more requests: everything in flight and every waitFor() rejects with ClosedError. */
+  #shutdown(): void {
+    this.#closed = true;
+    this.#failAll(new ClosedError('xenstore connection'));
+    for (const reject of this.#waits) reject(new ClosedError('xenstore connection'));
+    this.#waits.clear();
   }
 
   #failAll(err: Error): void {

@@ -15,7 +15,7 @@ import { inject } from 'vitest';
 import { renderDemo } from './demo-image.js';
 import { xenEnv } from './env.js';
 import { patternWord } from './pattern.js';
-import { Xenstore } from './xenstore.js';
+import { Xenstore } from '../../lib/xen/xenstore.js';
 
 const run = promisify(execFile);
 

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 import { DomU, domainExists, GuestRequestError, guestFrameImage, sharedDomU } from './fixture.js';
-import { Xenstore, XenstoreError } from './xenstore.js';
+import { Xenstore, XenstoreError } from '../../lib/xen/xenstore.js';
 
 const VDISPL_ROOT = '/local/domain/0/backend/vdispl';
 const VDISPL = 'backend=0,be-alloc=0,connectors=id0:1024x768';
