@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/binding.js';
@@ -226,6 +226,17 @@ describe('reliability', () => {
     // with the node opened up, a second, unauthenticated client still gets EACCES
     const master = openDrm('xen_drm_zcopy'); // root: the master
     chmodSync(node, 0o666);
+    // the unprivileged client must be able to load this checkout's code: a
+    // clone under a private directory (mktemp -d makes it 0700) gets search
+    // permission for the test's duration (in the QEMU Dom0, in its tmpfs overlay)
+    const restore: [string, number][] = [];
+    for (let dir = process.cwd(); dir !== dirname(dir); dir = dirname(dir)) {
+      const mode = statSync(dir).mode & 0o7777;
+      if ((mode & 0o005) !== 0o005) {
+        restore.push([dir, mode]);
+        chmodSync(dir, mode | 0o005);
+      }
+    }
     try {
       const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', '-e', `
         import('${process.cwd()}/lib/binding.ts').then(async ({ native }) => {
@@ -234,6 +245,7 @@ describe('reliability', () => {
         })`], { encoding: 'utf8' });
       expect(r.stdout.trim()).toBe('EACCES');
     } finally {
+      for (const [dir, mode] of restore) chmodSync(dir, mode);
       chmodSync(node, 0o600);
       b.close(master);
     }
