@@ -224,6 +224,39 @@ describe('display backend: protocol against a Dom0-played frontend', () => {
     }
   });
 
+  it('refuses a frontend whose xenstore values lie (Closing, an error, nothing mapped), and serves the next one', async () => {
+    const lies: [string, string][] = [
+      ['0/req-ring-ref', 'x'],
+      ['0/req-ring-ref', '99999999999'],
+      ['0/req-event-channel', '4294967295'],
+      ['0/evt-ring-ref', ''],
+      ['0/resolution', '99999x1'],
+      ['0/resolution', '640x480x32'],
+      ['be-alloc', '7'],
+      ['1/resolution', '640x480'], // a second connector with no rings
+      ['3/resolution', '640x480'], // connectors must be numbered from 0 without gaps
+    ];
+    for (const [i, [key, value]] of lies.entries()) {
+      const fe = await FakeFrontend.create(20 + i);
+      const before = events.length;
+      try {
+        await fe.connect(10_000, { [key]: value }, XenbusState.Closing);
+        expect(events.slice(before).some((e) => e.type === 'error' && /connecting/.test(e.message)), `${key}=${value}`).toBe(true);
+        expect(zcopyStats().live_objects, `${key}=${value}`).toBe(0);
+      } finally {
+        await fe.close();
+      }
+    }
+    const good = await FakeFrontend.create(30);
+    try {
+      await good.connect();
+      expect(backend.devices.get('0/30')?.state).toBe(XenbusState.Connected);
+    } finally {
+      await good.close();
+    }
+    expect(await until(() => backend.devices.size === 0, 5000)).toBe(true);
+  });
+
   it('closes a device whose ring indices lie, and serves the next one', async () => {
     const bad = await FakeFrontend.create(13);
     try {

@@ -59,8 +59,12 @@ export class FakeFrontend {
     return fe;
   }
 
-  /** The handshake: waits for InitWait, publishes rings and channels, waits for Connected. */
-  async connect(timeoutMs = 10_000): Promise<void> {
+  /**
+   * The handshake: waits for InitWait, publishes rings and channels (any of
+   * the frontend's keys replaced by `lies`, e.g. { '0/req-ring-ref': 'x' }),
+   * and waits for the backend's answer: Connected, or `expect`.
+   */
+  async connect(timeoutMs = 10_000, lies: Record<string, string> = {}, expect: number = XenbusState.Connected): Promise<void> {
     await this.xs.waitFor(`${this.bePath}/state`, (v) => v === String(XenbusState.InitWait), timeoutMs);
     this.reqRing = this.alloc.share(0, 1);
     this.evtRing = this.alloc.share(0, 1);
@@ -80,10 +84,11 @@ export class FakeFrontend {
       await tx.write(`${this.fePath}/0/req-event-channel`, String(this.reqChannel.port));
       await tx.write(`${this.fePath}/0/evt-ring-ref`, String(this.evtRing.refs[0]));
       await tx.write(`${this.fePath}/0/evt-event-channel`, String(this.evtChannel.port));
+      for (const [key, value] of Object.entries(lies)) await tx.write(`${this.fePath}/${key}`, value);
       await tx.write(`${this.fePath}/state`, String(XenbusState.Initialised));
     });
-    await this.xs.waitFor(`${this.bePath}/state`, (v) => v === String(XenbusState.Connected), timeoutMs);
-    await this.xs.write(`${this.fePath}/state`, String(XenbusState.Connected));
+    await this.xs.waitFor(`${this.bePath}/state`, (v) => v === String(expect), timeoutMs);
+    if (expect === XenbusState.Connected) await this.xs.write(`${this.fePath}/state`, String(XenbusState.Connected));
   }
 
   #ab(p: SharedPages): ArrayBuffer {
