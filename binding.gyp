@@ -13,7 +13,8 @@
         "native/zcopy.cc",
         "native/dmabuf.cc",
         "native/evtchn.cc",
-        "native/ring.cc"
+        "native/ring.cc",
+        "native/kms.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -82,6 +82,55 @@ export interface EvtchnDeviceNative {
   close(): void;
 }
 
+/** A display mode (`struct drm_mode_modeinfo`). */
+export interface KmsModeInfo {
+  clock: number;
+  hdisplay: number;
+  hsyncStart: number;
+  hsyncEnd: number;
+  htotal: number;
+  hskew: number;
+  vdisplay: number;
+  vsyncStart: number;
+  vsyncEnd: number;
+  vtotal: number;
+  vscan: number;
+  vrefresh: number;
+  flags: number;
+  type: number;
+  name: string;
+}
+
+/** `DRM_IOCTL_MODE_GETCONNECTOR` result. */
+export interface KmsConnectorInfo {
+  id: number;
+  type: number;
+  typeId: number;
+  /** 1 connected, 2 disconnected, 3 unknown. */
+  connection: number;
+  encoderId: number;
+  encoders: number[];
+  mmWidth: number;
+  mmHeight: number;
+  modes: KmsModeInfo[];
+}
+
+/** A DRM event read from a card fd (flip complete: type 2). */
+export interface KmsEvent {
+  type: number;
+  userData?: bigint;
+  sequence?: number;
+  tvSec?: number;
+  tvUsec?: number;
+  crtcId?: number;
+}
+
+/** Readability of an fd on the event loop (the fd stays the caller's). */
+export interface FdWatchNative {
+  start(callback: (err: NativeError | null) => void): void;
+  stop(): void;
+}
+
 export interface NativeBinding {
   /** open(2) with O_CLOEXEC; read-write unless `write` is false. */
   open(path: string, write?: boolean): number;
@@ -113,6 +162,30 @@ export interface NativeBinding {
   drmGemClose(fd: number, handle: number): void;
   drmModeCreateDumb(fd: number, width: number, height: number, bpp: number): DumbBuffer;
   drmModeMapDumb(fd: number, handle: number): number;
+
+  drmModeDestroyDumb(fd: number, handle: number): void;
+  drmSetMaster(fd: number): void;
+  drmDropMaster(fd: number): void;
+
+  kmsResources(fd: number): { crtcs: number[]; connectors: number[]; encoders: number[]; minWidth: number;
+    maxWidth: number; minHeight: number; maxHeight: number };
+  kmsConnector(fd: number, id: number): KmsConnectorInfo;
+  kmsEncoder(fd: number, id: number): { id: number; type: number; crtcId: number; possibleCrtcs: number };
+  kmsPlanes(fd: number): number[];
+  kmsPlane(fd: number, id: number): { id: number; crtcId: number; fbId: number; possibleCrtcs: number; formats: number[] };
+  kmsProperties(fd: number, objectId: number, objectType: number): { id: number; name: string; value: bigint }[];
+  kmsSetClientCap(fd: number, capability: number, value: number): void;
+  kmsCreateModeBlob(fd: number, mode: KmsModeInfo): number;
+  kmsDestroyBlob(fd: number, blobId: number): void;
+  kmsAddFb2(fd: number, width: number, height: number, fourcc: number, handles: Uint32Array, pitches: Uint32Array,
+    offsets: Uint32Array): number;
+  kmsRmFb(fd: number, fbId: number): void;
+  /** One atomic commit; returns the writeback out-fence fd (pair `fenceIndex`) or -1. */
+  kmsAtomic(fd: number, flags: number, objects: Uint32Array, counts: Uint32Array, props: Uint32Array,
+    values: BigUint64Array, userData: bigint, fenceIndex: number): number;
+  /** The DRM events queued now; never blocks. */
+  kmsReadEvents(fd: number): KmsEvent[];
+  FdWatch: new (fd: number) => FdWatchNative;
 
   /** DMA_BUF_IOCTL_SYNC with {@link NativeBinding.DMA_BUF_SYNC} flags. */
   dmabufSync(fd: number, flags: number): void;

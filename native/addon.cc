@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   xzc::InitDmabuf(env, exports);
   xzc::InitEvtchn(env, exports);
   xzc::InitRing(env, exports);
+  xzc::InitKms(env, exports);
   return exports;
 }
 

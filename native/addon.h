@@ -13,5 +13,6 @@ void InitZcopy(Napi::Env env, Napi::Object exports);
 void InitDmabuf(Napi::Env env, Napi::Object exports);
 void InitEvtchn(Napi::Env env, Napi::Object exports);
 void InitRing(Napi::Env env, Napi::Object exports);
+void InitKms(Napi::Env env, Napi::Object exports);
 
 }  // namespace xzc
