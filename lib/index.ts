@@ -11,6 +11,8 @@
 export { ZeroCopyDevice, GuestBuffer, GrantedBuffer, DEFAULT_RELEASE_TIMEOUT_MS, MAX_RELEASE_TIMEOUT_MS } from './zcopy/device.js';
 export { DmaBuf } from './drm/dmabuf.js';
 export { DrmDevice, findDrmNode } from './drm/device.js';
+export { KmsDevice, KmsFramebuffer, KmsError, modeFor, DRM_FORMAT_XRGB8888, KMS_TIMEOUT_MS } from './drm/kms.js';
+export type { KmsOutput, KmsDumbBuffer, KmsModeInfo } from './drm/kms.js';
 export { bufferGeometry, checkRefs, MAX_DOMID } from './validate.js';
 export type { ImportOptions, OpenOptions, ReleaseOptions, ReleaseResult } from './zcopy/device.js';
 export type { BufferFormat, MappedDmaBuf, ReadonlyMappedDmaBuf } from './drm/dmabuf.js';
@@ -34,6 +36,8 @@ export { readModuleStats, STATS_DIR } from './zcopy/stats.js';
 export { DisplayBackend, DisplayDevice, DEFAULT_LIMITS } from './displif/backend.js';
 export type { BackendEvent, DisplayBackendOptions, DisplayLimits } from './displif/backend.js';
 export { ImportSink, nextVblank } from './displif/sink.js';
+export { KmsSink } from './displif/kms-sink.js';
+export type { KmsSinkOptions } from './displif/kms-sink.js';
 export type { ConnectorInfo, DisplayBuffer, DisplaySink, Framebuffer, ImportSinkOptions, ShownFrame, SinkContext, SinkFactory } from './displif/sink.js';
 export { XenbusState, DisplOp, DisplEvent, FOURCC, DBUF_FLG_REQ_ALLOC, decodeRequest, encodeRequest, encodeResponse, decodeResponse, encodePageFlipEvent } from './displif/protocol.js';
 export type { DisplRequest } from './displif/protocol.js';
