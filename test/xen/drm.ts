@@ -1,6 +1,6 @@
 /** DRM helpers for the Xen suite: devices by driver name, module control. */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 import { native } from '../../lib/binding.js';
 import { readModuleStats } from '../../lib/zcopy/stats.js';
@@ -75,4 +75,38 @@ export async function until(cond: () => boolean, timeoutMs: number): Promise<boo
     await new Promise((r) => setTimeout(r, 50));
   }
   return true;
+}
+
+/**
+ * Loads vkms (built out of tree by the harness, path in $XZC_VKMS; on a real
+ * host without it, modprobe) unless it is loaded already. Returns the path of
+ * its /dev/dri/card* node.
+ */
+export async function loadVkms(): Promise<string> {
+  if (!existsSync('/sys/module/vkms')) {
+    const ko = process.env.XZC_VKMS ?? '';
+    if (ko) execFileSync('insmod', [ko], { stdio: ['ignore', 'pipe', 'pipe'] });
+    else execFileSync('modprobe', ['vkms'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+  let node: string | undefined;
+  if (!(await until(() => (node = findDrmNode('vkms')) !== undefined, 10_000))) {
+    throw new Error('vkms loaded but no /dev/dri/card* of driver vkms appeared');
+  }
+  return node as string;
+}
+
+/**
+ * Unloads vkms. rmmod fails while anything still holds it (an open file, a
+ * framebuffer, an imported buffer): that is the check that nobody leaked a
+ * reference. Returns the error text instead of throwing; undefined when it
+ * was not loaded.
+ */
+export function unloadVkms(): string | undefined {
+  if (!existsSync('/sys/module/vkms')) return undefined;
+  try {
+    execFileSync('rmmod', ['vkms'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    return undefined;
+  } catch (e) {
+    return String((e as { stderr?: Buffer }).stderr ?? e);
+  }
 }
