@@ -105,7 +105,7 @@ export class KmsSink implements DisplaySink {
     this.#pipes.set(conn.index, p);
     try {
       if (p.width !== fb.width || p.height !== fb.height) await this.#resize(p, fb.width, fb.height);
-      await this.#kms.modeset(out, modeFor(out.modes, fb.width, fb.height), this.#scanout(p, fb));
+      await this.#kms.modeset(out, modeFor(out.modes, fb.width, fb.height), this.#scanout(p, fb), { capture: p.capture !== undefined });
     } catch (e) {
       if (!pipe) await this.#drop(conn.index, p);
       throw e;
@@ -163,7 +163,10 @@ export class KmsSink implements DisplaySink {
         p.copies.push({ buf, map: buf.dmabuf.map('write') });
       }
     }
-    if (this.#onCapture && p.out.writebackId !== undefined) p.capture = await this.#kms.createDumbBuffer(width, height);
+    if (this.#onCapture) {
+      if (p.out.writebackId === undefined) throw new KmsError('ERR_XZC_NO_WRITEBACK', `${p.out.name} cannot be captured: no writeback connector`);
+      p.capture = await this.#kms.createDumbBuffer(width, height);
+    }
   }
 
   async #freeBuffers(p: Pipe): Promise<void> {

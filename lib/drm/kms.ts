@@ -174,7 +174,8 @@ export class KmsDevice {
   readonly #fbs = new Set<KmsFramebuffer>();
   readonly #claimed = new Set<number>();
   readonly #outputs: KmsOutput[];
-  readonly #active = new Map<number, number>(); // crtc → mode blob id
+  /** lit CRTCs: their mode blob, and whether they drive the writeback connector */
+  readonly #active = new Map<number, { blob: number; capture: boolean }>();
   readonly #watch: FdWatchNative;
   readonly writeback: boolean;
   #nextEvent = 1n;
@@ -410,11 +411,17 @@ export class KmsDevice {
   }
 
   /**
-   * Lights `out` with `mode` showing `fb` (and routes its writeback connector,
-   * so later flips can capture); resolves once the mode is on.
+   * Lights `out` with `mode` showing `fb`; resolves once the mode is on. With
+   * `capture`, the CRTC drives the output's writeback connector instead of its
+   * display connector, so that flips can capture what it composes (vkms's
+   * writeback cannot clone another connector; a driver whose can would still
+   * be driven this way).
    */
-  async modeset(out: KmsOutput, mode: KmsModeInfo, fb: KmsFramebuffer): Promise<void> {
+  async modeset(out: KmsOutput, mode: KmsModeInfo, fb: KmsFramebuffer, opts: { capture?: boolean } = {}): Promise<void> {
     const fd = this.drm.fd;
+    if (opts.capture && (out.writebackId === undefined || !this.writeback)) {
+      throw new KmsError('ERR_XZC_NO_WRITEBACK', `${this.drm.driver} has no writeback connector for ${out.name}`);
+    }
     let blob: number;
     try {
       blob = this.#b.kmsCreateModeBlob(fd, mode);
@@ -422,11 +429,13 @@ export class KmsDevice {
       throw fromNative(e, `creating a ${mode.hdisplay}x${mode.vdisplay} mode`);
     }
     const req = new AtomicRequest()
-      .set(out.connectorId, OBJECT.CONNECTOR, 'CRTC_ID', out.crtcId)
+      .set(out.connectorId, OBJECT.CONNECTOR, 'CRTC_ID', opts.capture ? 0 : out.crtcId)
       .set(out.crtcId, OBJECT.CRTC, 'MODE_ID', blob)
       .set(out.crtcId, OBJECT.CRTC, 'ACTIVE', 1);
     this.#setPlane(req, out, fb, mode.hdisplay, mode.vdisplay);
-    if (out.writebackId !== undefined && this.writeback) req.set(out.writebackId, OBJECT.CONNECTOR, 'CRTC_ID', out.crtcId);
+    if (out.writebackId !== undefined && this.writeback) {
+      req.set(out.writebackId, OBJECT.CONNECTOR, 'CRTC_ID', opts.capture ? out.crtcId : 0);
+    }
     let done: Promise<void> | undefined;
     try {
       ({ done } = await this.#retryBusy(() => this.#commit(req,
@@ -437,8 +446,8 @@ export class KmsDevice {
     }
     // the committed state holds its own reference to the mode
     const old = this.#active.get(out.crtcId);
-    this.#active.set(out.crtcId, blob);
-    if (old !== undefined) this.#b.kmsDestroyBlob(fd, old);
+    this.#active.set(out.crtcId, { blob, capture: opts.capture ?? false });
+    if (old !== undefined) this.#b.kmsDestroyBlob(fd, old.blob);
     await done;
   }
 
@@ -460,8 +469,8 @@ export class KmsDevice {
   async flip(out: KmsOutput, fb: KmsFramebuffer, opts: { capture?: KmsFramebuffer } = {}): Promise<void> {
     const req = new AtomicRequest().set(out.planeId, OBJECT.PLANE, 'FB_ID', fb.id);
     if (opts.capture) {
-      if (out.writebackId === undefined || !this.writeback) {
-        throw new KmsError('ERR_XZC_NO_WRITEBACK', `${this.drm.driver} has no writeback connector for ${out.name}`);
+      if (out.writebackId === undefined || !this.#active.get(out.crtcId)?.capture) {
+        throw new KmsError('ERR_XZC_NO_WRITEBACK', `${out.name} was not set up for capture (modeset with { capture: true })`);
       }
       req.set(out.writebackId, OBJECT.CONNECTOR, 'WRITEBACK_FB_ID', opts.capture.id).outFence(out.writebackId);
     }
@@ -483,9 +492,9 @@ export class KmsDevice {
       .set(out.crtcId, OBJECT.CRTC, 'MODE_ID', 0).set(out.crtcId, OBJECT.CRTC, 'ACTIVE', 0);
     if (out.writebackId !== undefined && this.writeback) req.set(out.writebackId, OBJECT.CONNECTOR, 'CRTC_ID', 0);
     await this.#retryBusy(() => this.#commit(req, ATOMIC_FLAGS.ALLOW_MODESET | ATOMIC_FLAGS.NONBLOCK, `turning ${out.name} off`));
-    const blob = this.#active.get(out.crtcId);
+    const lit = this.#active.get(out.crtcId);
     this.#active.delete(out.crtcId);
-    if (blob !== undefined) this.#b.kmsDestroyBlob(this.drm.fd, blob);
+    if (lit !== undefined) this.#b.kmsDestroyBlob(this.drm.fd, lit.blob);
   }
 
   /** A non-blocking commit fails with EBUSY while the previous one on its CRTC is in flight: retry, bounded. */

@@ -1,6 +1,6 @@
 /** DRM helpers for the Xen suite: devices by driver name, module control. */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 import { native } from '../../lib/binding.js';
 import { readModuleStats } from '../../lib/zcopy/stats.js';
@@ -84,6 +84,10 @@ export async function until(cond: () => boolean, timeoutMs: number): Promise<boo
  */
 export async function loadVkms(): Promise<string> {
   if (!existsSync('/sys/module/vkms')) {
+    // The display belongs to the backend: no fbdev emulation (and so no fbcon
+    // holding the CRTC and a reference on the module)
+    const fbdev = '/sys/module/drm_kms_helper/parameters/fbdev_emulation';
+    if (existsSync(fbdev)) writeFileSync(fbdev, 'N');
     const ko = process.env.XZC_VKMS ?? '';
     if (ko) execFileSync('insmod', [ko], { stdio: ['ignore', 'pipe', 'pipe'] });
     else execFileSync('modprobe', ['vkms'], { stdio: ['ignore', 'pipe', 'pipe'] });
