@@ -35,6 +35,7 @@ struct xzc_device {
 	atomic64_t live_objects;
 	atomic64_t mapped_pages;	/* foreign pages mapped by FROM_REFS */
 	atomic64_t user_mapped_pages;	/* of those, mapped into user space (PV) */
+	atomic64_t vmapped_pages;	/* of those, mapped into the kernel by vmap */
 	atomic64_t granted_pages;	/* Dom0 pages granted by TO_REFS */
 	atomic64_t deferred_pending;	/* objects waiting for a guest to unmap */
 	atomic64_t deferred_total;
@@ -58,6 +59,9 @@ struct xzc_wait {
 	struct drm_file *owner;		/* only this file may wait on it */
 	u32 id;
 };
+
+struct iosys_map;
+struct xzc_vmap;
 
 enum xzc_kind {
 	XZC_FROM_REFS,		/* foreign pages mapped from a guest's grants */
@@ -87,6 +91,14 @@ struct xzc_obj {
 	 */
 	struct mutex umap_lock;
 	struct list_head umaps;		/* under umap_lock */
+	/*
+	 * The kernel mapping (xen_zcopy_vmap.c), shared by nested vmaps.
+	 * vmap_lock guards vmap and vmap_count; it is taken under the
+	 * dma-buf's lock (6.1) or reservation lock (6.12) by dma_buf_vmap.
+	 */
+	struct mutex vmap_lock;
+	struct xzc_vmap *vmap;		/* under vmap_lock; NULL when unmapped */
+	unsigned int vmap_count;	/* under vmap_lock */
 
 	/* XZC_IMPORTED */
 	struct sg_table *sgt;
@@ -134,5 +146,10 @@ struct sg_table *xzc_gem_get_sg_table(struct drm_gem_object *gem);
 
 int xzc_gem_mmap(struct drm_gem_object *gem, struct vm_area_struct *vma);
 extern const struct vm_operations_struct xzc_vm_ops;
+
+int xzc_gnttab_errno(s16 status);
+int xzc_gem_vmap(struct drm_gem_object *gem, struct iosys_map *map);
+void xzc_gem_vunmap(struct drm_gem_object *gem, struct iosys_map *map);
+void xzc_vmap_release(struct xzc_obj *obj);
 
 #endif /* XEN_ZCOPY_H */

@@ -79,10 +79,12 @@ static int xzc_debugfs_stats_show(struct seq_file *m, void *unused)
 
 	seq_printf(m,
 		   "live_objects %lld\nmapped_foreign_pages %lld\nuser_mapped_pages %lld\n"
+		   "vmapped_pages %lld\n"
 		   "granted_pages %lld\ndeferred_reclaims %lld\ndeferred_reclaims_total %lld\n"
 		   "waiters %lld\n",
 		   atomic64_read(&xdev->live_objects), atomic64_read(&xdev->mapped_pages),
-		   atomic64_read(&xdev->user_mapped_pages), atomic64_read(&xdev->granted_pages),
+		   atomic64_read(&xdev->user_mapped_pages), atomic64_read(&xdev->vmapped_pages),
+		   atomic64_read(&xdev->granted_pages),
 		   atomic64_read(&xdev->deferred_pending), atomic64_read(&xdev->deferred_total),
 		   atomic64_read(&xdev->waiters));
 	return 0;
@@ -135,6 +137,7 @@ static DEVICE_ATTR_RO(_name)
 XZC_STAT_ATTR(live_objects, live_objects);
 XZC_STAT_ATTR(mapped_foreign_pages, mapped_pages);
 XZC_STAT_ATTR(user_mapped_pages, user_mapped_pages);
+XZC_STAT_ATTR(vmapped_pages, vmapped_pages);
 XZC_STAT_ATTR(granted_pages, granted_pages);
 XZC_STAT_ATTR(deferred_reclaims, deferred_pending);
 XZC_STAT_ATTR(deferred_reclaims_total, deferred_total);
@@ -144,6 +147,7 @@ static struct attribute *xzc_stats_attrs[] = {
 	&dev_attr_live_objects.attr,
 	&dev_attr_mapped_foreign_pages.attr,
 	&dev_attr_user_mapped_pages.attr,
+	&dev_attr_vmapped_pages.attr,
 	&dev_attr_granted_pages.attr,
 	&dev_attr_deferred_reclaims.attr,
 	&dev_attr_deferred_reclaims_total.attr,

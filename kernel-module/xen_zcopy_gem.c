@@ -23,7 +23,7 @@
 static const struct drm_gem_object_funcs xzc_gem_funcs;
 
 /* Errno for a failed grant operation status. */
-static int xzc_gnttab_errno(s16 status)
+int xzc_gnttab_errno(s16 status)
 {
 	switch (status) {
 	case GNTST_bad_domain:
@@ -157,6 +157,7 @@ static struct xzc_obj *xzc_obj_alloc(struct drm_device *drm, enum xzc_kind kind,
 	obj->base.funcs = &xzc_gem_funcs;
 	mutex_init(&obj->lock);
 	mutex_init(&obj->umap_lock);
+	mutex_init(&obj->vmap_lock);
 	INIT_LIST_HEAD(&obj->reclaim_link);
 	INIT_LIST_HEAD(&obj->umaps);
 	drm_gem_private_object_init(drm, &obj->base, (size_t)num_pages << PAGE_SHIFT);
@@ -173,6 +174,7 @@ static void xzc_obj_destroy(struct xzc_device *xdev, struct xzc_obj *obj)
 	kvfree(obj->handles);
 	kvfree(obj->unmap_ops);
 	kvfree(obj->unmap_pages);
+	mutex_destroy(&obj->vmap_lock);
 	mutex_destroy(&obj->umap_lock);
 	mutex_destroy(&obj->lock);
 	kfree(obj);
@@ -230,6 +232,8 @@ static void xzc_gem_free(struct drm_gem_object *gem)
 		return;
 	}
 
+	/* a kernel mapping of the grants must go before the grants do */
+	xzc_vmap_release(obj);
 	xzc_unmap_foreign(xdev, obj);
 	xzc_obj_destroy(xdev, obj);
 	if (wait) {
@@ -312,6 +316,8 @@ static const struct drm_gem_object_funcs xzc_gem_funcs = {
 	.free = xzc_gem_free,
 	.get_sg_table = xzc_gem_get_sg_table,
 	.mmap = xzc_gem_mmap,
+	.vmap = xzc_gem_vmap,
+	.vunmap = xzc_gem_vunmap,
 	.vm_ops = &xzc_vm_ops,
 };
 

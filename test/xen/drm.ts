@@ -31,6 +31,7 @@ export interface ZcopyStats {
   live_objects: number;
   mapped_foreign_pages: number;
   user_mapped_pages: number;
+  vmapped_pages: number;
   granted_pages: number;
   deferred_reclaims: number;
   deferred_reclaims_total: number;

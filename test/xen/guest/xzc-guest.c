@@ -567,33 +567,9 @@ out_unmap:
 /* ---- the guest DRM app: raw KMS ioctls on /dev/dri/card0 ----
  * The KMS structures are the kernel's (include/uapi/drm/drm_mode.h and drm.h),
  * written out here because the helper is static and has no libdrm; the dumb
- * buffer ones come from native/drm_uapi.h. The asserts pin them for LP64. */
-
-struct drm_mode_modeinfo {
-	__u32 clock;
-	__u16 hdisplay, hsync_start, hsync_end, htotal, hskew;
-	__u16 vdisplay, vsync_start, vsync_end, vtotal, vscan;
-	__u32 vrefresh;
-	__u32 flags;
-	__u32 type;
-	char name[32]; /* DRM_DISPLAY_MODE_LEN */
-};
-
-struct drm_mode_card_res {
-	__u64 fb_id_ptr, crtc_id_ptr, connector_id_ptr, encoder_id_ptr;
-	__u32 count_fbs, count_crtcs, count_connectors, count_encoders;
-	__u32 min_width, max_width, min_height, max_height;
-};
-
-struct drm_mode_get_connector {
-	__u64 encoders_ptr, modes_ptr, props_ptr, prop_values_ptr;
-	__u32 count_modes, count_props, count_encoders;
-	__u32 encoder_id, connector_id, connector_type, connector_type_id;
-	__u32 connection; /* 1 connected, 2 disconnected, 3 unknown */
-	__u32 mm_width, mm_height;
-	__u32 subpixel;
-	__u32 pad;
-};
+ * buffer ones, drm_mode_modeinfo, drm_mode_card_res and
+ * drm_mode_get_connector come from native/drm_uapi.h. The asserts pin them
+ * for LP64. */
 
 struct drm_mode_get_encoder {
 	__u32 encoder_id, encoder_type, crtc_id, possible_crtcs, possible_clones;
