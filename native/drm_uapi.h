@@ -321,4 +321,60 @@ XZC_UAPI_ASSERT(DRM_IOCTL_MODE_DESTROYPROPBLOB == 0xC00464BE, "DRM_IOCTL_MODE_DE
 #undef XZC_UAPI_ASSERT
 #endif
 
+/* KMS for the addon (native/kms.cc): encoders, events, DRM master, commit flags. */
+#define DRM_MODE_PAGE_FLIP_EVENT	0x01
+#define DRM_MODE_ATOMIC_TEST_ONLY	0x0100
+#define DRM_MODE_ATOMIC_NONBLOCK	0x0200
+#define DRM_EVENT_VBLANK		0x01
+#define DRM_EVENT_FLIP_COMPLETE		0x02
+
+#if defined(__cplusplus)
+extern "C" {
+#endif
+
+struct drm_mode_get_encoder {
+	__u32 encoder_id;
+	__u32 encoder_type;
+	__u32 crtc_id;
+	__u32 possible_crtcs;
+	__u32 possible_clones;
+};
+
+struct drm_event {
+	__u32 type;
+	__u32 length;
+};
+
+struct drm_event_vblank {
+	struct drm_event base;
+	__u64 user_data;
+	__u32 tv_sec;
+	__u32 tv_usec;
+	__u32 sequence;
+	__u32 crtc_id;
+};
+
+#if defined(__cplusplus)
+}
+#endif
+
+#define DRM_IOCTL_SET_MASTER		DRM_IO(0x1e)
+#define DRM_IOCTL_DROP_MASTER		DRM_IO(0x1f)
+#define DRM_IOCTL_MODE_GETENCODER	DRM_IOWR(0xA6, struct drm_mode_get_encoder)
+
+#if defined(__LP64__)
+#if defined(__cplusplus)
+#define XZC_UAPI_ASSERT(c, m) static_assert(c, m)
+#else
+#define XZC_UAPI_ASSERT(c, m) _Static_assert(c, m)
+#endif
+XZC_UAPI_ASSERT(sizeof(struct drm_mode_get_encoder) == 20, "drm_mode_get_encoder layout");
+XZC_UAPI_ASSERT(sizeof(struct drm_event_vblank) == 32, "drm_event_vblank layout");
+XZC_UAPI_ASSERT(offsetof(struct drm_event_vblank, crtc_id) == 28, "drm_event_vblank layout");
+XZC_UAPI_ASSERT(DRM_IOCTL_SET_MASTER == 0x641E, "DRM_IOCTL_SET_MASTER");
+XZC_UAPI_ASSERT(DRM_IOCTL_DROP_MASTER == 0x641F, "DRM_IOCTL_DROP_MASTER");
+XZC_UAPI_ASSERT(DRM_IOCTL_MODE_GETENCODER == 0xC01464A6, "DRM_IOCTL_MODE_GETENCODER");
+#undef XZC_UAPI_ASSERT
+#endif
+
 #endif /* XZC_DRM_UAPI_H */

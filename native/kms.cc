@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "addon.h"
-#include "drm_mode_uapi.h"
+#include "drm_uapi.h"
 #include "errors.h"
 
 namespace xzc {
