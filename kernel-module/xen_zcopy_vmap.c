@@ -18,9 +18,10 @@
  * Auto-translated domains (PVH/HVM, Arm) vmap() the backing pages; that path
  * has not run yet (autotranslated_unvalidated).
  *
- * One mapping serves all nested vmaps of an object (obj->vmap_count). What the
- * unmap needs is allocated at vmap time, so vunmap and the free path allocate
- * nothing.
+ * One mapping serves all nested vmaps of an object (obj->vmap_count), and it
+ * outlives the last vunmap until the object is freed (see xzc_gem_vunmap).
+ * What the unmap needs is allocated at vmap time, so vunmap and the free path
+ * allocate nothing.
  */
 #include <linux/iosys-map.h>
 #include <linux/mm.h>
@@ -261,24 +262,31 @@ void xzc_gem_vunmap(struct drm_gem_object *gem, struct iosys_map *map)
 	mutex_lock(&obj->vmap_lock);
 	if (drm_WARN_ON(gem->dev, !obj->vmap || map->is_iomem || map->vaddr != obj->vmap->vaddr))
 		goto out_unlock;
-	if (--obj->vmap_count)
-		goto out_unlock;
-	xzc_vmap_destroy(obj, obj->vmap);
-	obj->vmap = NULL;
+	/*
+	 * The last user went; the mapping stays until the object is freed. A
+	 * scan-out engine that composes with the CPU vmaps each framebuffer
+	 * when it is flipped to and vunmaps it when it is flipped away: mapping
+	 * every grant again on each flip would cost a hypercall batch per
+	 * frame. The kernel address space this keeps is bounded by the
+	 * object's own size.
+	 */
+	--obj->vmap_count;
 out_unlock:
 	mutex_unlock(&obj->vmap_lock);
 }
 
 /*
- * The object is being freed: its grants are unmapped next, so no kernel
- * mapping of them may be left. Every vmap holds a reference on the object
- * (through its dma-buf), so one left here is an importer's unbalanced vmap.
+ * The object is being freed: its grants are unmapped next, so its kernel
+ * mapping (kept after the last vunmap) goes first. Every vmap holds a
+ * reference on the object (through its dma-buf), so a user left here is an
+ * importer's unbalanced vmap.
  */
 void xzc_vmap_release(struct xzc_obj *obj)
 {
-	if (drm_WARN_ON(obj->base.dev, obj->vmap)) {
-		xzc_vmap_destroy(obj, obj->vmap);
-		obj->vmap = NULL;
-		obj->vmap_count = 0;
-	}
+	if (!obj->vmap)
+		return;
+	drm_WARN_ON(obj->base.dev, obj->vmap_count);
+	xzc_vmap_destroy(obj, obj->vmap);
+	obj->vmap = NULL;
+	obj->vmap_count = 0;
 }

@@ -26,16 +26,19 @@ export interface B6Run {
   seconds: number;
   fps: number;
   backend_cpu_ms_per_frame: number;
+  backend_user_ms_per_frame: number;
+  backend_sys_ms_per_frame: number;
   dom0_cpu_ms_per_frame: number;
 }
 
 const TICK_MS = 1000 / 100; // USER_HZ
 
-function procCpuMs(pid: number): number {
+/** user and system CPU of a process, in ms */
+function procCpuMs(pid: number): { user: number; sys: number } {
   // fields after the ')' of comm: state is field 3; utime 14, stime 15
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_MS;
+  return { user: Number(f[11]) * TICK_MS, sys: Number(f[12]) * TICK_MS };
 }
 
 function dom0BusyMs(): number {
@@ -45,7 +48,9 @@ function dom0BusyMs(): number {
 
 async function startBackend(copy: boolean): Promise<ChildProcess> {
   const args = ['dist/cli.js', 'display-backend', '--json', '--sink', 'kms', ...(copy ? ['--copy'] : [])];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  // XZC_B6_NODE_ARGS: e.g. "--cpu-prof --cpu-prof-dir=.cache/prof" to profile the backend
+  const nodeArgs = (process.env.XZC_B6_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const rl = createInterface({ input: child.stdout! });
   await new Promise<void>((resolve, reject) => {
     rl.on('line', (l) => {
@@ -79,14 +84,18 @@ async function measure(mode: B6Run['mode'], width: number, height: number, secon
     const cpu0 = procCpuMs(child.pid!);
     const dom0 = dom0BusyMs();
     const loop = await guest.drmLoop(frames);
-    const cpu = procCpuMs(child.pid!) - cpu0;
+    const cpu1 = procCpuMs(child.pid!);
+    const user = cpu1.user - cpu0.user;
+    const sys = cpu1.sys - cpu0.sys;
+    const cpu = user + sys;
     const busy = dom0BusyMs() - dom0;
     await guest.drmClose();
     const run: B6Run = {
       mode, width, height, frames, seconds: +(loop.ms / 1000).toFixed(2), fps: +((frames * 1000) / loop.ms).toFixed(2),
-      backend_cpu_ms_per_frame: +(cpu / frames).toFixed(3), dom0_cpu_ms_per_frame: +(busy / frames).toFixed(3),
+      backend_cpu_ms_per_frame: +(cpu / frames).toFixed(3), backend_user_ms_per_frame: +(user / frames).toFixed(3),
+      backend_sys_ms_per_frame: +(sys / frames).toFixed(3), dom0_cpu_ms_per_frame: +(busy / frames).toFixed(3),
     };
-    log(`B6 ${width}x${height} ${mode}: ${run.fps} fps over ${run.seconds} s, backend ${run.backend_cpu_ms_per_frame} ms CPU/frame, Dom0 ${run.dom0_cpu_ms_per_frame} ms/frame`);
+    log(`B6 ${width}x${height} ${mode}: ${run.fps} fps over ${run.seconds} s, backend ${run.backend_cpu_ms_per_frame} ms CPU/frame (user ${run.backend_user_ms_per_frame}, sys ${run.backend_sys_ms_per_frame}), Dom0 ${run.dom0_cpu_ms_per_frame} ms/frame`);
     return run;
   } finally {
     await guest.destroy();
@@ -113,7 +122,7 @@ export async function runB6(log: (m: string) => void, seconds = Number(process.e
   const runs: B6Run[] = [];
   const by_size: B6Result['by_size'] = {};
   try {
-    for (const [w, h] of [[1920, 1080], [1024, 768]] as const) {
+    for (const [w, h] of (process.env.XZC_B6_SIZES === "1080" ? [[1920, 1080]] : [[1920, 1080], [1024, 768]]) as [number, number][]) {
       const zero = await measure('zero copy', w, h, seconds, log);
       const copy = await measure('copy', w, h, seconds, log);
       runs.push(zero, copy);
