@@ -8,10 +8,12 @@
  * Xen: vmap() of the backing pages returns an address whose PTEs Xen silently
  * refused. So each grant is mapped a second time straight into a kernel PTE
  * (GNTMAP_contains_pte), as xenbus does for its rings. The kernel range is
- * reserved with vmap() of the zero page, read-only (get_vm_area() is not
+ * reserved with vmap() of the zero page with PAGE_NONE (get_vm_area() is not
  * exported to modules), which also allocates the page tables; Xen replaces
  * each placeholder PTE with the grant mapping and clears it again on unmap,
- * before the range is given back. The machine address of each PTE comes from
+ * before the range is given back. The placeholders are not present, so no
+ * CPU can hold a stale translation of them when Xen writes the grant's PTE
+ * (Xen does not flush on map; it does on unmap). The machine address of each PTE comes from
  * lookup_address() + arbitrary_virt_to_machine() (init_mm, which
  * apply_to_page_range() would need, is not exported either).
  *
@@ -141,10 +143,13 @@ static int xzc_vmap_pv(struct xzc_obj *obj, struct xzc_vmap *vm)
 	}
 	memset(vm->handles, 0xff, vm->count * sizeof(*vm->handles));
 
-	/* Reserves the range and its page tables; the PTEs are replaced below. */
+	/*
+	 * Reserves the range and its page tables with PTEs that are not present
+	 * (no TLB entry can exist for them); Xen replaces them below.
+	 */
 	for (i = 0; i < vm->count; i++)
 		placeholders[i] = ZERO_PAGE(0);
-	vm->vaddr = vmap(placeholders, vm->count, VM_MAP, PAGE_KERNEL_RO);
+	vm->vaddr = vmap(placeholders, vm->count, VM_MAP, PAGE_NONE);
 	kvfree(placeholders);
 	if (!vm->vaddr)
 		return -ENOMEM;
