@@ -278,10 +278,14 @@ export class DomU {
    */
   async waitDisplay(timeoutMs = 40_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    let insmodDone: number | undefined;
     for (;;) {
       const st = await this.displayStatus();
       if (st.card0) return;
-      if (st.insmod !== 'running' && st.insmod !== 'none') throw new Error(`drm_xen_front's insmod ended (${st.insmod}) without /dev/dri/card0`);
+      // insmod returns once the frontend connected; the card may register a moment later
+      if (st.insmod !== 'running' && st.insmod !== 'none' && (st.insmod !== 'exit:0' || Date.now() > (insmodDone ??= Date.now() + 10_000))) {
+        throw new Error(`drm_xen_front's insmod ended (${st.insmod}) without /dev/dri/card0`);
+      }
       if (Date.now() > deadline) throw new Error(`no /dev/dri/card0 in the guest after ${timeoutMs} ms (insmod ${st.insmod})`);
       await new Promise((r) => setTimeout(r, 200));
     }
