@@ -63,7 +63,11 @@ export function rmmod(): string | undefined {
   }
 }
 
-export function insmod(path: string, params: string[] = []): void {
+// The harness's module parameters (XZC_KMOD_PARAMS, e.g. the arm64 harness's
+// autotranslated_unvalidated=1) apply to every reload a test makes.
+const harnessParams = (process.env.XZC_KMOD_PARAMS ?? '').split(' ').filter((p) => p !== '');
+
+export function insmod(path: string, params: string[] = harnessParams): void {
   execFileSync('insmod', [path, ...params], { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
