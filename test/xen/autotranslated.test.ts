@@ -149,9 +149,8 @@ describe('auto-translated Dom0 paths', () => {
     b.close(zc);
     b.close(vgem);
     expect(rmmod()).toBeUndefined();
-    const base = (process.env.XZC_KMOD_PARAMS ?? '').split(' ').filter((p) => p !== '');
     try {
-      insmod(xenEnv().kmod, [...base, 'contiguous=1']);
+      insmod(xenEnv().kmod, ['contiguous=1']); // after the harness's parameters
       expect(await until(() => findDrmNode('xen_drm_zcopy') !== undefined, 5000)).toBe(true);
       expect(params()).toBe('Y');
       zc = openDrm('xen_drm_zcopy');
@@ -162,7 +161,7 @@ describe('auto-translated Dom0 paths', () => {
       b.close(zc);
       b.close(vgem);
       rmmod();
-      insmod(xenEnv().kmod, base);
+      insmod(xenEnv().kmod);
       await until(() => findDrmNode('xen_drm_zcopy') !== undefined, 5000);
       zc = openDrm('xen_drm_zcopy');
       vgem = openDrm('vgem');
