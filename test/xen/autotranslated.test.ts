@@ -54,6 +54,15 @@ function mappedFrames(pages: number): number[] {
   }
 }
 
+/** swiotlb slabs in use (debugfs), -1 without it: a bounce shows as a rise. */
+function swiotlbUsed(): number {
+  try {
+    return Number(readFileSync('/sys/kernel/debug/swiotlb/io_tlb_used', 'utf8').trim());
+  } catch {
+    return -1;
+  }
+}
+
 const consecutive = (frames: number[]): boolean => frames.every((f, i) => i === 0 || f === frames[i - 1]! + 1);
 
 describe('auto-translated Dom0 paths', () => {
@@ -98,7 +107,9 @@ describe('auto-translated Dom0 paths', () => {
     b.munmap(tail);
 
     // the importer: vgem DMA-maps the sg table at import; its dma-buf maps back here
+    const slabs = swiotlbUsed();
     const vh = b.drmPrimeFdToHandle(vgem, dmabuf);
+    console.log(`${pages} pages, flags ${flags}: swiotlb slabs held by vgem's import: ${swiotlbUsed() - slabs}`);
     const vfd = b.drmPrimeHandleToFd(vgem, vh);
     const vview = b.mmap(vfd, pages * PAGE, PROT_READ, 0);
     expect(firstMismatch(new Uint32Array(vview), seed)).toBe(-1);
