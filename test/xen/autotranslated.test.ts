@@ -141,7 +141,7 @@ describe('auto-translated Dom0 paths', () => {
     const flag = b.zcopyIoctls.FLAG_CONTIGUOUS;
     if (!autoTranslated) {
       const shared = await guest.share({ pages: 4, seed: 7 });
-      await expect(b.zcopyFromRefs(zc, guest.domid, shared.refs, 1024, 4, 32, flag)).rejects.toMatchObject({ code: 'EOPNOTSUPP' });
+      await expect(b.zcopyFromRefs(zc, guest.domid, shared.refs, 1024, 4, 32, flag)).rejects.toMatchObject({ code: expect.stringMatching(/^(EOPNOTSUPP|ENOTSUP)$/) }); // 95: libuv names it ENOTSUP
       await guest.unshare(shared.id);
       return;
     }
