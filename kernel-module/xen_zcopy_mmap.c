@@ -30,7 +30,6 @@
 #include <xen/grant_table.h>
 #include <xen/xen.h>
 #include <asm/xen/hypercall.h>
-#include <asm/xen/page.h>
 
 #include "xen_zcopy.h"
 #include "xen_zcopy_compat.h"

@@ -64,8 +64,12 @@ export function rmmod(): string | undefined {
   }
 }
 
+// The harness's module parameters (XZC_KMOD_PARAMS, e.g. the arm64 harness's
+// autotranslated_unvalidated=1) apply to every load a test makes, before its own.
+const harnessParams = (process.env.XZC_KMOD_PARAMS ?? '').split(' ').filter((p) => p !== '');
+
 export function insmod(path: string, params: string[] = []): void {
-  execFileSync('insmod', [path, ...params], { stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync('insmod', [path, ...harnessParams, ...params], { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** Polls `cond` every 50 ms until it holds or `timeoutMs` passes. */

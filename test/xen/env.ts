@@ -40,3 +40,16 @@ export function inDom0(): boolean {
     return false;
   }
 }
+
+/**
+ * True in a PV domain; false in an auto-translated one (an Arm Dom0, PVH/HVM),
+ * where the module maps dma-bufs with vm_map_pages and its user_mapped_pages
+ * counter (grant mappings into user PTEs, a PV mechanism) stays 0.
+ */
+export function pvDomain(): boolean {
+  try {
+    return readFileSync('/sys/hypervisor/guest_type', 'utf8').trim() === 'PV';
+  } catch {
+    return false;
+  }
+}

@@ -123,7 +123,8 @@ export class DomU {
     const cfg = join(dir, 'domu.cfg');
     writeFileSync(cfg, [
       `name = "${name}"`,
-      'type = "pv"',
+      // Arm has no PV guests: there every guest is auto-translated ("pvh").
+      `type = "${process.arch === 'arm64' ? 'pvh' : 'pv'}"`,
       `kernel = "${env.domUKernel}"`,
       `ramdisk = "${env.domURamdisk}"`,
       'extra = "console=hvc0 quiet"',
