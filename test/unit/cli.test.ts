@@ -39,7 +39,7 @@ describe('xen-zcopy CLI', () => {
 
   it('display-backend has its options, and formats its log lines', async () => {
     const cmd = buildCli().commands.find((c) => c.name() === 'display-backend')!;
-    expect(cmd.options.map((o) => o.long)).toEqual(['--sink', '--refresh', '--be-alloc', '--json', '--verbose', '--once']);
+    expect(cmd.options.map((o) => o.long)).toEqual(['--sink', '--kms-device', '--copy', '--refresh', '--be-alloc', '--json', '--verbose', '--once']);
     const { formatEvent } = await import('../../lib/cli/display-backend.js');
     expect(formatEvent({ type: 'device', domid: 3, device: 0, state: 'Connected' })).toBe('dom3/vdispl0 Connected');
     expect(formatEvent({ type: 'request', domid: 3, device: 0, connector: 1, op: 0x15, id: 9, status: -22, ms: 1.25 }))
