@@ -19,6 +19,12 @@
 #if defined(_DRM_H_) || defined(_DRM_MODE_H)
 #error "drm_uapi.h replaces libdrm's drm.h/drm_mode.h: include only one of them"
 #endif
+/* Layout checks below (LP64: x86-64 and arm64). */
+#if defined(__cplusplus)
+#define XZC_UAPI_ASSERT(c, m) static_assert(c, m)
+#else
+#define XZC_UAPI_ASSERT(c, m) _Static_assert(c, m)
+#endif
 /* Keeps a later #include "drm.h" (e.g. via xen_zcopy_drm.h) from redefining these. */
 #define XZC_HAVE_DRM_UAPI 1
 
@@ -95,11 +101,6 @@ struct drm_mode_destroy_dumb {
 
 /* The kernel's values on LP64 (x86-64 and arm64). */
 #if defined(__LP64__)
-#if defined(__cplusplus)
-#define XZC_UAPI_ASSERT(c, m) static_assert(c, m)
-#else
-#define XZC_UAPI_ASSERT(c, m) _Static_assert(c, m)
-#endif
 XZC_UAPI_ASSERT(sizeof(struct drm_version) == 64, "drm_version layout");
 XZC_UAPI_ASSERT(offsetof(struct drm_version, name) == 24, "drm_version layout");
 XZC_UAPI_ASSERT(offsetof(struct drm_version, desc) == 56, "drm_version layout");
@@ -115,7 +116,6 @@ XZC_UAPI_ASSERT(DRM_IOCTL_PRIME_FD_TO_HANDLE == 0xC00C642E, "DRM_IOCTL_PRIME_FD_
 XZC_UAPI_ASSERT(DRM_IOCTL_MODE_CREATE_DUMB == 0xC02064B2, "DRM_IOCTL_MODE_CREATE_DUMB");
 XZC_UAPI_ASSERT(DRM_IOCTL_MODE_MAP_DUMB == 0xC01064B3, "DRM_IOCTL_MODE_MAP_DUMB");
 XZC_UAPI_ASSERT(DRM_IOCTL_MODE_DESTROY_DUMB == 0xC00464B4, "DRM_IOCTL_MODE_DESTROY_DUMB");
-#undef XZC_UAPI_ASSERT
 #endif
 
 /*
@@ -286,11 +286,6 @@ struct drm_mode_atomic {
 #define DRM_IOCTL_MODE_DESTROYPROPBLOB	DRM_IOWR(0xBE, struct drm_mode_destroy_blob)
 
 #if defined(__LP64__)
-#if defined(__cplusplus)
-#define XZC_UAPI_ASSERT(c, m) static_assert(c, m)
-#else
-#define XZC_UAPI_ASSERT(c, m) _Static_assert(c, m)
-#endif
 XZC_UAPI_ASSERT(sizeof(struct drm_set_client_cap) == 16, "drm_set_client_cap layout");
 XZC_UAPI_ASSERT(sizeof(struct drm_mode_card_res) == 64, "drm_mode_card_res layout");
 XZC_UAPI_ASSERT(sizeof(struct drm_mode_modeinfo) == 68, "drm_mode_modeinfo layout");
@@ -318,7 +313,6 @@ XZC_UAPI_ASSERT(DRM_IOCTL_MODE_OBJ_GETPROPERTIES == 0xC02064B9, "DRM_IOCTL_MODE_
 XZC_UAPI_ASSERT(DRM_IOCTL_MODE_ATOMIC == 0xC03864BC, "DRM_IOCTL_MODE_ATOMIC");
 XZC_UAPI_ASSERT(DRM_IOCTL_MODE_CREATEPROPBLOB == 0xC01064BD, "DRM_IOCTL_MODE_CREATEPROPBLOB");
 XZC_UAPI_ASSERT(DRM_IOCTL_MODE_DESTROYPROPBLOB == 0xC00464BE, "DRM_IOCTL_MODE_DESTROYPROPBLOB");
-#undef XZC_UAPI_ASSERT
 #endif
 
 /* KMS for the addon (native/kms.cc): encoders, events, DRM master, commit flags. */
@@ -363,18 +357,14 @@ struct drm_event_vblank {
 #define DRM_IOCTL_MODE_GETENCODER	DRM_IOWR(0xA6, struct drm_mode_get_encoder)
 
 #if defined(__LP64__)
-#if defined(__cplusplus)
-#define XZC_UAPI_ASSERT(c, m) static_assert(c, m)
-#else
-#define XZC_UAPI_ASSERT(c, m) _Static_assert(c, m)
-#endif
 XZC_UAPI_ASSERT(sizeof(struct drm_mode_get_encoder) == 20, "drm_mode_get_encoder layout");
 XZC_UAPI_ASSERT(sizeof(struct drm_event_vblank) == 32, "drm_event_vblank layout");
 XZC_UAPI_ASSERT(offsetof(struct drm_event_vblank, crtc_id) == 28, "drm_event_vblank layout");
 XZC_UAPI_ASSERT(DRM_IOCTL_SET_MASTER == 0x641E, "DRM_IOCTL_SET_MASTER");
 XZC_UAPI_ASSERT(DRM_IOCTL_DROP_MASTER == 0x641F, "DRM_IOCTL_DROP_MASTER");
 XZC_UAPI_ASSERT(DRM_IOCTL_MODE_GETENCODER == 0xC01464A6, "DRM_IOCTL_MODE_GETENCODER");
-#undef XZC_UAPI_ASSERT
 #endif
+
+#undef XZC_UAPI_ASSERT
 
 #endif /* XZC_DRM_UAPI_H */

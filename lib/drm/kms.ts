@@ -15,7 +15,7 @@ import {
   native, type FdWatchNative, type KmsConnectorInfo, type KmsModeInfo, type NativeBinding,
 } from '../binding.js';
 import { ClosedError, fromNative, TimeoutError, ValidationError, XenZcopyError } from '../errors.js';
-import { leaks, runAll } from '../resource.js';
+import { leaks, runAll, SyncClosable } from '../resource.js';
 import { checkInt } from '../validate.js';
 import { DrmDevice } from './device.js';
 import type { DmaBuf } from './dmabuf.js';
@@ -60,17 +60,18 @@ export interface KmsOutput {
 }
 
 /** A framebuffer on the device (ADDFB2 of an imported dma-buf). */
-export class KmsFramebuffer {
+export class KmsFramebuffer extends SyncClosable {
   #id: number;
   constructor(
     readonly kms: KmsDevice, id: number, readonly dmabuf: DmaBuf,
     readonly width: number, readonly height: number, readonly fourcc: number, readonly pitch: number,
   ) {
+    super();
     this.#id = id;
   }
 
   get id(): number {
-    if (this.#id === 0) throw new ClosedError(`KMS framebuffer`);
+    if (this.#id === 0) throw new ClosedError('KMS framebuffer');
     return this.#id;
   }
 
@@ -84,23 +85,6 @@ export class KmsFramebuffer {
     const id = this.#id;
     this.#id = 0;
     this.kms.removeFramebuffer(this, id);
-  }
-
-  close(): Promise<void> {
-    try {
-      this.closeSync();
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  [Symbol.dispose](): void {
-    this.closeSync();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }
 

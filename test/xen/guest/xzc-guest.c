@@ -566,14 +566,9 @@ out_unmap:
 
 /* ---- the guest DRM app: raw KMS ioctls on /dev/dri/card0 ----
  * The KMS structures are the kernel's (include/uapi/drm/drm_mode.h and drm.h),
- * written out here because the helper is static and has no libdrm; the dumb
- * buffer ones, drm_mode_modeinfo, drm_mode_card_res and
- * drm_mode_get_connector come from native/drm_uapi.h. The asserts pin them
- * for LP64. */
-
-struct drm_mode_get_encoder {
-	__u32 encoder_id, encoder_type, crtc_id, possible_crtcs, possible_clones;
-};
+ * written out here because the helper is static and has no libdrm; those the
+ * addon also uses (dumb buffers, modes, resources, connectors, encoders,
+ * events) come from native/drm_uapi.h. The asserts pin them for LP64. */
 
 struct drm_mode_crtc {
 	__u64 set_connectors_ptr;
@@ -594,24 +589,8 @@ struct drm_mode_crtc_page_flip {
 	__u64 user_data;
 };
 
-struct drm_event {
-	__u32 type, length;
-};
-
-struct drm_event_vblank {
-	struct drm_event base;
-	__u64 user_data;
-	__u32 tv_sec, tv_usec, sequence, crtc_id;
-};
-
-#define DRM_MODE_PAGE_FLIP_EVENT	0x01
-#define DRM_EVENT_FLIP_COMPLETE		0x02
-#define DRM_IOCTL_MODE_GETRESOURCES	DRM_IOWR(0xA0, struct drm_mode_card_res)
 #define DRM_IOCTL_MODE_SETCRTC		DRM_IOWR(0xA2, struct drm_mode_crtc)
-#define DRM_IOCTL_MODE_GETENCODER	DRM_IOWR(0xA6, struct drm_mode_get_encoder)
-#define DRM_IOCTL_MODE_GETCONNECTOR	DRM_IOWR(0xA7, struct drm_mode_get_connector)
 #define DRM_IOCTL_MODE_ADDFB		DRM_IOWR(0xAE, struct drm_mode_fb_cmd)
-#define DRM_IOCTL_MODE_RMFB		DRM_IOWR(0xAF, unsigned int)
 #define DRM_IOCTL_MODE_PAGE_FLIP	DRM_IOWR(0xB0, struct drm_mode_crtc_page_flip)
 
 _Static_assert(sizeof(struct drm_mode_modeinfo) == 68, "drm_mode_modeinfo layout");
