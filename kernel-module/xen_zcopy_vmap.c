@@ -32,9 +32,11 @@
 #include <drm/drm_print.h>
 #include <xen/grant_table.h>
 #include <xen/xen.h>
+#include <xen/page.h>
 #include <asm/xen/hypercall.h>
-#include <asm/pgtable_types.h>
-#include <asm/xen/page.h>
+#ifdef CONFIG_X86
+#include <asm/pgtable_types.h>	/* lookup_address(): PV domains are x86 only */
+#endif
 
 #include "xen_zcopy.h"
 
@@ -66,6 +68,7 @@ static void xzc_vmap_free(struct xzc_vmap *vm)
  */
 static int xzc_vmap_find_ptes(struct xzc_vmap *vm)
 {
+#ifdef CONFIG_X86
 	unsigned int level;
 	pte_t *pte;
 	u32 i;
@@ -78,6 +81,9 @@ static int xzc_vmap_find_ptes(struct xzc_vmap *vm)
 		vm->pte_maddr[i] = arbitrary_virt_to_machine(pte).maddr;
 	}
 	return 0;
+#else
+	return -EOPNOTSUPP;	/* no PV domains here: never called */
+#endif
 }
 
 /*
