@@ -46,6 +46,12 @@ export interface FromRefsResult {
   waitHandle: number;
 }
 
+/** `zcopyImport` result: FROM_REFS and its PRIME export. */
+export interface ImportResult extends FromRefsResult {
+  /** The exported dma-buf (DRM_CLOEXEC | DRM_RDWR), owned by the caller. */
+  dmabufFd: number;
+}
+
 /** One lane of the addon's thread pool. */
 export interface PoolLaneStats {
   threads: number;
@@ -194,6 +200,20 @@ export interface NativeBinding {
   /** FROM_REFS on the blocking pool. */
   zcopyFromRefs(fd: number, domid: number, refs: Uint32Array, width: number, height: number, bpp: number,
     flags?: number): Promise<FromRefsResult>;
+  /**
+   * FROM_REFS and the PRIME export as one pool job (the export's failure
+   * undoes the import). The refs are checked first, on the native copy:
+   * a RangeError with code ERR_XZC_BAD_REFS when fewer than the buffer's pages,
+   * a 0 or a repeat. `size` is one page per ref.
+   */
+  zcopyImport(fd: number, domid: number, refs: Uint32Array, width: number, height: number, bpp: number,
+    flags?: number): Promise<ImportResult>;
+  /**
+   * A guest buffer's teardown as one job on the wait lane: GEM_CLOSE of
+   * `handle` (0: none), close of `dmabufFd` (< 0: none), then WAIT_FREE.
+   * Rejects with the GEM_CLOSE error (without waiting) or WAIT_FREE's.
+   */
+  zcopyRelease(fd: number, handle: number, dmabufFd: number, waitHandle: number, timeoutMs: number): Promise<void>;
   /** TO_REFS on the blocking pool: `count` must equal the imported buffer's pages. */
   zcopyToRefs(fd: number, handle: number, domid: number, count: number): Promise<Uint32Array>;
   /** WAIT_FREE on the blocking pool; rejects with code ETIMEDOUT or ENOENT. */

@@ -51,6 +51,25 @@ export function checkRefs(refs: Uint32Array | readonly number[], expected?: numb
 }
 
 
+/**
+ * Refs as the addon takes them: a Uint32Array as it is (every element is a
+ * uint32; 0 and repeats are the addon's check, on its own copy), an array
+ * converted after checking each element's type and range.
+ */
+export function refArray(refs: Uint32Array | readonly number[]): Uint32Array {
+  if (refs instanceof Uint32Array) return refs;
+  if (!Array.isArray(refs)) throw new ValidationError('refs must be a Uint32Array or an array of numbers');
+  const out = new Uint32Array(refs.length);
+  for (let i = 0; i < refs.length; i++) {
+    const r: unknown = refs[i];
+    if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || r > 0xffffffff) {
+      throw new ValidationError(`refs[${i}] must be a grant reference in 1..2^32-1 (0 is never a data page), got ${String(r)}`);
+    }
+    out[i] = r;
+  }
+  return out;
+}
+
 /** Runs `fn` so that its synchronous throws become a rejection. */
 export function rejecting<T>(fn: () => Promise<T>): Promise<T> {
   try {

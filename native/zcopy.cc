@@ -1,8 +1,11 @@
 // The xen_drm_zcopy ioctls (kernel-module/xen_zcopy_drm.h). All three can
 // block (grant mapping of large buffers, waiting for a free), so they run on
-// the blocking pool and return promises.
+// the blocking pool and return promises. zcopyImport and zcopyRelease are the
+// API's import and teardown as one pool job each: a hop to the pool costs
+// more than the syscalls of a small buffer, so each cycle makes two.
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -34,6 +37,49 @@ std::vector<uint32_t> ArgRefs(const Napi::CallbackInfo& info, size_t i) {
   return std::vector<uint32_t>(a.Data(), a.Data() + a.ElementLength());
 }
 
+// The index of the first ref that is 0 (never a data page) or repeats an
+// earlier one, or -1. One pass over an open-addressing set twice the size of
+// the list (a JS Set of 2025 refs cost 40-60 µs on the JS thread).
+long FirstBadRef(const std::vector<uint32_t>& refs) {
+  size_t cap = 16;
+  while (cap < refs.size() * 2) cap <<= 1;
+  std::vector<uint32_t> set(cap, 0);  // 0 = empty: refs are never 0 here
+  for (size_t i = 0; i < refs.size(); i++) {
+    uint32_t r = refs[i];
+    if (r == 0) return static_cast<long>(i);
+    size_t slot = (r * 2654435761u) & (cap - 1);
+    while (set[slot] != 0) {
+      if (set[slot] == r) return static_cast<long>(i);
+      slot = (slot + 1) & (cap - 1);
+    }
+    set[slot] = r;
+  }
+  return -1;
+}
+
+// The refs of an import, checked: a Uint32Array of at least `expected`
+// entries, none 0, none repeated. Throws a RangeError with code
+// ERR_XZC_BAD_REFS (the API turns it into a ValidationError).
+std::vector<uint32_t> CheckedRefs(const Napi::CallbackInfo& info, size_t i, size_t expected) {
+  Napi::Env env = info.Env();
+  std::vector<uint32_t> refs = ArgRefs(info, i);
+  std::string problem;
+  if (refs.size() < expected) {
+    problem = "refs has " + std::to_string(refs.size()) + " entries, the buffer needs " + std::to_string(expected) +
+              " pages";
+  } else if (long bad = FirstBadRef(refs); bad >= 0) {
+    uint32_t r = refs[bad];
+    problem = r == 0 ? "refs[" + std::to_string(bad) + "] must be a grant reference in 1..2^32-1 (0 is never a data page), got 0"
+                     : "refs[" + std::to_string(bad) + "] repeats grant reference " + std::to_string(r);
+  }
+  if (!problem.empty()) {
+    Napi::Error e = Napi::RangeError::New(env, problem);
+    e.Set("code", Napi::String::New(env, "ERR_XZC_BAD_REFS"));
+    throw e;
+  }
+  return refs;
+}
+
 // zcopyFromRefs(fd, domid, refs, width, height, bpp, flags)
 //   -> Promise<{ handle, pitch, size, waitHandle }>
 Napi::Value FromRefs(const Napi::CallbackInfo& info) {
@@ -61,6 +107,95 @@ Napi::Value FromRefs(const Napi::CallbackInfo& info) {
     o.Set("waitHandle", req->wait_handle);
     return o;
   };
+  return RunBlocking(info.Env(), std::move(job));
+}
+
+// zcopyImport(fd, domid, refs, width, height, bpp, flags)
+//   -> Promise<{ handle, pitch, size, waitHandle, dmabufFd }>
+// FROM_REFS and its PRIME export in one job, the export undone (GEM_CLOSE)
+// when it fails. The refs are checked on the copy the job uses. `size` is the
+// dma-buf's: one page per ref.
+Napi::Value Import(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  auto req = std::make_shared<drm_xen_zcopy_dumb_from_refs>();
+  *req = {};
+  req->otherend_id = ArgUint32(info, 1, "domid");
+  req->dumb.width = ArgUint32(info, 3, "width");
+  req->dumb.height = ArgUint32(info, 4, "height");
+  req->dumb.bpp = ArgUint32(info, 5, "bpp");
+  req->dumb.flags = info.Length() > 6 ? ArgUint32(info, 6, "flags") : 0;
+  uint64_t bytes = static_cast<uint64_t>(req->dumb.width) * req->dumb.height * (req->dumb.bpp / 8);
+  auto refs = std::make_shared<std::vector<uint32_t>>(CheckedRefs(info, 2, (bytes + 4095) / 4096));
+  req->num_grefs = static_cast<uint32_t>(refs->size());
+  req->grefs = refs->empty() ? nullptr : refs->data();
+  auto dmabuf = std::make_shared<int>(-1);
+  auto job = std::make_unique<BlockingJob>();
+  BlockingJob* self = job.get();  // lives until the promise settles
+  job->syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS";
+  job->work = [self, fd, req, refs, dmabuf] {
+    if (IoctlRetry(fd, DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS, req.get()) < 0) return errno;
+    drm_prime_handle exp{};
+    exp.handle = req->dumb.handle;
+    exp.flags = DRM_CLOEXEC | DRM_RDWR;
+    if (IoctlRetry(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &exp) < 0) {
+      int err = errno;
+      drm_gem_close gc{};
+      gc.handle = req->dumb.handle;
+      IoctlRetry(fd, DRM_IOCTL_GEM_CLOSE, &gc);  // frees the import
+      self->syscall = "DRM_IOCTL_PRIME_HANDLE_TO_FD";
+      return err;
+    }
+    *dmabuf = exp.fd;
+    return 0;
+  };
+  job->resolve = [req, dmabuf](Napi::Env env) -> Napi::Value {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("handle", req->dumb.handle);
+    o.Set("pitch", req->dumb.pitch);
+    o.Set("size", static_cast<double>(req->num_grefs) * 4096);
+    o.Set("waitHandle", req->wait_handle);
+    o.Set("dmabufFd", *dmabuf);
+    return o;
+  };
+  return RunBlocking(info.Env(), std::move(job));
+}
+
+// zcopyRelease(fd, handle, dmabufFd, waitHandle, timeoutMs) -> Promise<void>
+// A guest buffer's teardown in one job on the wait lane: GEM_CLOSE of the
+// zcopy handle (0: none to close), the dma-buf fd's close (-1: none), then
+// WAIT_FREE. Rejects with the GEM_CLOSE error (then it does not wait), or
+// WAIT_FREE's (ETIMEDOUT; ENOENT when the buffer was freed before).
+Napi::Value Release(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  uint32_t handle = ArgUint32(info, 1, "handle");
+  int dmabuf = ArgFd(info, 2);  // < 0: none
+  auto req = std::make_shared<drm_xen_zcopy_dumb_wait_free>();
+  req->wait_handle = ArgUint32(info, 3, "waitHandle");
+  req->wait_to_ms = ArgUint32(info, 4, "timeoutMs");
+  auto job = std::make_unique<BlockingJob>();
+  BlockingJob* self = job.get();
+  job->syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE";
+  job->lane = Lane::kWait;  // the wait may last the whole timeout
+  job->work = [self, fd, handle, dmabuf, req] {
+    int err = 0;
+    if (handle != 0) {
+      drm_gem_close gc{};
+      gc.handle = handle;
+      if (IoctlRetry(fd, DRM_IOCTL_GEM_CLOSE, &gc) < 0) err = errno;
+    }
+    // the last close of a guest buffer unmaps its grants, inside close(2)
+    if (dmabuf >= 0) close(dmabuf);
+    if (err != 0) {
+      self->syscall = "DRM_IOCTL_GEM_CLOSE";
+      return err;
+    }
+    // not retried on EINTR: the wait is killable only
+    return ioctl(fd, DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE, req.get()) < 0 ? errno : 0;
+  };
+  job->cancel = [dmabuf] {
+    if (dmabuf >= 0) close(dmabuf);  // environment teardown: still close it
+  };
+  job->resolve = [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
   return RunBlocking(info.Env(), std::move(job));
 }
 
@@ -153,6 +288,8 @@ Napi::Value IoctlRaw(const Napi::CallbackInfo& info) {
 
 void InitZcopy(Napi::Env env, Napi::Object exports) {
   exports.Set("zcopyFromRefs", Napi::Function::New(env, FromRefs, "zcopyFromRefs"));
+  exports.Set("zcopyImport", Napi::Function::New(env, Import, "zcopyImport"));
+  exports.Set("zcopyRelease", Napi::Function::New(env, Release, "zcopyRelease"));
   exports.Set("zcopyToRefs", Napi::Function::New(env, ToRefs, "zcopyToRefs"));
   exports.Set("zcopyWaitFree", Napi::Function::New(env, WaitFree, "zcopyWaitFree"));
   exports.Set("zcopyIoctlRaw", Napi::Function::New(env, IoctlRaw, "zcopyIoctlRaw"));

@@ -37,13 +37,16 @@ export class DmaBuf {
   readonly #maps = new Set<MappingImpl>();
   #closing: Promise<void> | undefined;
 
-  /** Takes ownership of `fd` (closed here if it is not a dma-buf). */
-  constructor(fd: number, opts: { binding?: NativeBinding; format?: BufferFormat } = {}) {
+  /**
+   * Takes ownership of `fd` (closed here if it is not a dma-buf). `size`, when
+   * the caller knows it (its exporter said), spares the lseek.
+   */
+  constructor(fd: number, opts: { binding?: NativeBinding; format?: BufferFormat; size?: number } = {}) {
     this.#b = opts.binding ?? native();
     this.#fd = fd;
     this.format = opts.format;
     try {
-      this.size = this.#b.seekEnd(fd);
+      this.size = opts.size ?? this.#b.seekEnd(fd);
     } catch (e) {
       try {
         this.#b.close(fd);
@@ -117,6 +120,31 @@ export class DmaBuf {
       throw fromNative(e, 'duplicating the dma-buf fd');
     }
     return new DmaBuf(fd, { binding: this.#b, format: this.format });
+  }
+
+  /**
+   * @internal Ends its mappings and importers' handles, as close() does, but
+   * hands the fd over instead of closing it: the caller closes it off the JS
+   * thread in a job of its own (a GuestBuffer's teardown). `fd` is -1 when
+   * close() or takeFd() came first; `error` is the first step that failed
+   * (every step runs, and the fd is handed over regardless).
+   */
+  takeFd(): { fd: number; error?: unknown } {
+    if (this.#closing !== undefined || this.#fd < 0) return { fd: -1 };
+    const fd = this.#fd;
+    this.#closing = Promise.resolve();
+    let error: unknown;
+    try {
+      runAllSync([
+        ...[...this.#maps].map((m) => () => m.closeSync()),
+        ...[...this.imports].map((dev) => () => dev.forget(this)),
+      ]);
+    } catch (e) {
+      error = e;
+    }
+    this.#fd = -1;
+    leaks.unregister(this);
+    return error === undefined ? { fd } : { fd, error };
   }
 
   /**

@@ -10,7 +10,7 @@ import { DmaBuf, type BufferFormat } from '../drm/dmabuf.js';
 import { findDrmNode } from '../drm/device.js';
 import { ClosedError, DeviceNotFoundError, fromNative, ValidationError } from '../errors.js';
 import { abortable, FdResource, leaks, MAX_RELEASE_TIMEOUT_MS, runAll, runAllSync, SyncClosable } from '../resource.js';
-import { bufferGeometry, checkInt, checkRefs, MAX_DOMID, PAGE_SIZE, rejecting } from '../validate.js';
+import { bufferGeometry, checkInt, MAX_DOMID, PAGE_SIZE, refArray, rejecting } from '../validate.js';
 
 export { MAX_RELEASE_TIMEOUT_MS };
 
@@ -76,14 +76,20 @@ class ZcFile {
     this.#handles.set(handle, (this.#handles.get(handle) ?? 0) + 1);
   }
 
-  drop(handle: number): void {
+  /** Gives up one hold; true when it was the last, so the handle is to be closed now. */
+  let(handle: number): boolean {
     const n = (this.#handles.get(handle) ?? 0) - 1;
     if (n > 0) {
       this.#handles.set(handle, n);
-      return;
+      return false;
     }
-    if (n < 0) return; // not ours
+    if (n < 0) return false; // not ours
     this.#handles.delete(handle);
+    return true;
+  }
+
+  drop(handle: number): void {
+    if (!this.let(handle)) return;
     try {
       this.b.drmGemClose(this.res.fd, handle);
     } catch (e) {
@@ -172,19 +178,53 @@ export class GuestBuffer {
     } catch (e) {
       return Promise.reject(e);
     }
-    this.#closing ??= (async () => {
-      await runAll([
-        ...[...this.dmabuf.imports].map((dev) => () => dev.forget(this.dmabuf)),
-        () => {
-          const h = this.#handle;
-          this.#handle = 0;
-          if (h !== 0) this.#file.drop(h);
-        },
-        () => this.dmabuf.close(),
-      ]);
-      return this.released(opts);
-    })();
+    this.#closing ??= this.#freed ? this.#closeFreed() : this.#closeAndWait(opts);
     return this.#closing;
+  }
+
+  /**
+   * The teardown as one pool job: importers' handles and mappings end here,
+   * then GEM_CLOSE, the dma-buf's last close and WAIT_FREE run together off
+   * the JS thread.
+   */
+  async #closeAndWait(opts: ReleaseOptions | undefined): Promise<ReleaseResult> {
+    const { timeoutMs, signal } = checkReleaseOptions(opts);
+    const { fd: dmabufFd, error } = this.dmabuf.takeFd();
+    const h = this.#handle;
+    this.#handle = 0;
+    const closeHandle = h !== 0 && this.#file.let(h);
+    const job = (async (): Promise<ReleaseResult> => {
+      try {
+        await this.#file.b.zcopyRelease(this.#file.res.fd, closeHandle ? h : 0, dmabufFd, this.waitHandle, timeoutMs);
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ENOENT') {
+          const what = (e as { syscall?: string }).syscall === 'DRM_IOCTL_GEM_CLOSE' ? 'closing a zcopy handle' : `waiting for buffer ${this.waitHandle} to be freed`;
+          throw fromNative(e, what);
+        }
+        this.#freed = true;
+        this.#letGoOfFile();
+        return 'already-freed';
+      }
+      this.#freed = true;
+      this.#letGoOfFile();
+      return 'freed';
+    })();
+    const r = await abortable(job, signal);
+    if (error !== undefined) throw error;
+    return r;
+  }
+
+  /** close() of a buffer already known to be freed (nothing left to wait for). */
+  async #closeFreed(): Promise<ReleaseResult> {
+    await runAll([
+      () => {
+        const h = this.#handle;
+        this.#handle = 0;
+        if (h !== 0) this.#file.drop(h);
+      },
+      () => this.dmabuf.close(),
+    ]);
+    return 'already-freed';
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -290,31 +330,22 @@ export class ZeroCopyDevice {
       if (typeof opts !== 'object' || opts === null) throw new ValidationError('importGuestBuffer needs an options object');
       const domid = checkInt('domid', opts.domid, 0, MAX_DOMID);
       const geo = bufferGeometry(opts.width, opts.height, opts.bpp);
-      const refs = checkRefs(opts.refs, geo.pages);
+      const refs = refArray(opts.refs);
       let res;
       try {
-        res = await this.#b.zcopyFromRefs(fd, domid, refs, opts.width, opts.height, opts.bpp);
+        // FROM_REFS and the export in one job; the addon checks the refs
+        // (count, 0, repeats) on its own copy and undoes FROM_REFS when the
+        // export fails
+        res = await this.#b.zcopyImport(fd, domid, refs, opts.width, opts.height, opts.bpp);
       } catch (e) {
+        if ((e as { code?: string }).code === 'ERR_XZC_BAD_REFS') throw new ValidationError((e as Error).message);
         throw fromNative(e, `mapping ${refs.length} pages granted by domain ${domid}`);
       }
       this.#file.hold(res.handle);
-      let dmabuf: DmaBuf;
-      try {
-        dmabuf = new DmaBuf(this.#b.drmPrimeHandleToFd(fd, res.handle), {
-          binding: this.#b,
-          format: { width: opts.width, height: opts.height, bpp: opts.bpp, pitch: res.pitch },
-        });
-      } catch (e) {
-        // transactional: undo FROM_REFS (closing the handle frees it)
-        try {
-          this.#file.drop(res.handle);
-        } catch {
-          // the original error matters more
-        }
-        throw fromNative(e, 'exporting the guest buffer');
-      }
+      const format = { width: opts.width, height: opts.height, bpp: opts.bpp, pitch: res.pitch };
+      const dmabuf = new DmaBuf(res.dmabufFd, { binding: this.#b, format, size: res.size });
       this.#file.res.acquire(); // the buffer's hold on the device's fd
-      return new GuestBuffer(this.#file, domid, res.handle, res.waitHandle, dmabuf, dmabuf.format!);
+      return new GuestBuffer(this.#file, domid, res.handle, res.waitHandle, dmabuf, format);
     });
   }
 

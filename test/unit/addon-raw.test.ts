@@ -32,3 +32,41 @@ describe('zcopyIoctlRaw', () => {
     for (const n of ['native', 'isNativeError', 'PROT_READ', 'PROT_WRITE']) expect(names).not.toContain(n);
   });
 });
+
+describe('zcopyImport', () => {
+  it('checks the refs on its own copy before any ioctl: count, 0, repeats (ERR_XZC_BAD_REFS)', async () => {
+    const b = native();
+    const bad = (refs: Uint32Array, height: number) => {
+      try {
+        void b.zcopyImport(-1, 1, refs, 1024, height, 32);
+      } catch (e) {
+        return e as Error & { code?: string };
+      }
+      return undefined;
+    };
+    expect(bad(Uint32Array.of(5, 6, 5), 3)).toMatchObject({ name: 'RangeError', code: 'ERR_XZC_BAD_REFS', message: 'refs[2] repeats grant reference 5' });
+    expect(bad(Uint32Array.of(1, 0), 2)?.message).toMatch(/^refs\[1\] must be a grant reference/);
+    expect(bad(Uint32Array.of(1, 2), 3)?.message).toBe('refs has 2 entries, the buffer needs 3 pages');
+    // a long list with one repeat at the very end, past any hash collisions
+    const many = Uint32Array.from({ length: 8100 }, (_, i) => (i + 1) * 4096);
+    many[8099] = many[17]!;
+    expect(bad(many, 8100)?.message).toBe(`refs[8099] repeats grant reference ${many[17]}`);
+    // good refs reach the kernel: fd -1 is EBADF there
+    await expect(b.zcopyImport(-1, 1, Uint32Array.of(3, 4), 1024, 2, 32)).rejects.toMatchObject({ code: 'EBADF', syscall: 'DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS' });
+  });
+
+  it('zcopyRelease closes the dma-buf fd even when GEM_CLOSE fails, and does not wait then', async () => {
+    const b = native();
+    const fd = openSync('/dev/null', 'r');
+    const other = openSync('/dev/null', 'r');
+    try {
+      // /dev/null has no GEM_CLOSE: ENOTTY, named as GEM_CLOSE
+      await expect(b.zcopyRelease(fd, 5, other, 1, 0)).rejects.toMatchObject({ code: 'ENOTTY', syscall: 'DRM_IOCTL_GEM_CLOSE' });
+      expect(() => b.seekEnd(other)).toThrow(/EBADF/);
+      // no handle to close: straight to WAIT_FREE
+      await expect(b.zcopyRelease(fd, 0, -1, 1, 0)).rejects.toMatchObject({ code: 'ENOTTY', syscall: 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE' });
+    } finally {
+      closeSync(fd);
+    }
+  });
+});

@@ -98,6 +98,36 @@ describe('GuestBuffer lifetime', () => {
     expect(fake.handles(dev.fd)).toEqual([]);
   });
 
+  it('refuses bad refs in a Uint32Array (checked by the addon on its copy) as a ValidationError, before FROM_REFS', async () => {
+    const { fake, dev } = setup();
+    for (const r of [Uint32Array.of(9, 9), Uint32Array.of(0, 1)]) {
+      await expect(dev.importGuestBuffer({ domid: 1, refs: r, width: 1024, height: 2, bpp: 32 })).rejects.toThrow(ValidationError);
+    }
+    await expect(dev.importGuestBuffer({ domid: 1, refs: [1, 2.5], width: 1024, height: 2, bpp: 32 })).rejects.toThrow(/refs\[1\]/);
+    expect(fake.calls.filter((c) => c.startsWith('from-refs'))).toEqual([]);
+  });
+
+  it('a failing GEM_CLOSE in close() still closes the dma-buf fd, and the error says what failed', async () => {
+    const { fake, dev } = setup();
+    const buf = await dev.importGuestBuffer(small);
+    const dmabufFd = buf.dmabuf.fd;
+    fake.failNext.set('gemClose', 'EIO');
+    await expect(buf.close()).rejects.toMatchObject({ code: 'EIO', syscall: 'DRM_IOCTL_GEM_CLOSE', message: /closing a zcopy handle/ });
+    expect(fake.open.has(dmabufFd)).toBe(false);
+    expect(fake.calls.filter((c) => c.startsWith('wait-free'))).toEqual([]);
+  });
+
+  it('close() after released() said freed makes no second wait', async () => {
+    const { fake, dev } = setup();
+    const buf = await dev.importGuestBuffer(small);
+    await buf.dmabuf.close();
+    // (the fake frees on any wait) the handle still counts as held: close() closes it
+    await expect(buf.released()).resolves.toBe('freed');
+    await expect(buf.close()).resolves.toBe('already-freed');
+    expect(fake.calls.filter((c) => c.startsWith('wait-free'))).toHaveLength(1);
+    expect(fake.handles(dev.fd)).toEqual([]);
+  });
+
   it('wraps kernel errors with context, keeping errno, code and syscall', async () => {
     const { fake, dev } = setup();
     fake.failNext.set('fromRefs', 'EINVAL');

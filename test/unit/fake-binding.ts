@@ -159,6 +159,43 @@ export function fakeBinding(): Fake {
       file(fd, 'DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS').handles.set(h, nextObject++);
       return { handle: h, pitch: (width * bpp) / 8, size: (width * height * bpp) / 8, waitHandle: 7 };
     },
+    async zcopyImport(fd, domid, refs, width, height, bpp) {
+      // the addon's checks, on its copy: count, 0, repeats
+      const need = Math.ceil((width * height * bpp) / 8 / 4096);
+      const bad = refs.length < need ? 'too few' : refs.findIndex((r, i) => r === 0 || refs.indexOf(r) < i);
+      if (bad !== -1) throw Object.assign(new RangeError(`fake: bad refs (${bad})`), { code: 'ERR_XZC_BAD_REFS' });
+      calls.push(`from-refs ${domid} ${refs.length}`);
+      maybeFail('fromRefs', 'DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS');
+      const h = nextHandle++;
+      const f = file(fd, 'DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS');
+      const obj = nextObject++;
+      f.handles.set(h, obj);
+      calls.push(`handle-to-fd ${h}`);
+      try {
+        maybeFail('handleToFd', 'DRM_IOCTL_PRIME_HANDLE_TO_FD');
+      } catch (e) {
+        calls.push(`gem-close ${fd} ${h}`);
+        f.handles.delete(h);
+        throw e;
+      }
+      return { handle: h, pitch: (width * bpp) / 8, size: refs.length * 4096, waitHandle: 7, dmabufFd: newFd(obj) };
+    },
+    async zcopyRelease(fd, handle, dmabufFd, waitHandle, timeoutMs) {
+      const f = file(fd, 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE');
+      let gemErr: unknown;
+      if (handle !== 0) {
+        calls.push(`gem-close ${fd} ${handle}`);
+        try {
+          maybeFail('gemClose', 'DRM_IOCTL_GEM_CLOSE');
+          if (!f.handles.delete(handle)) fail('EINVAL', 'DRM_IOCTL_GEM_CLOSE');
+        } catch (e) {
+          gemErr = e;
+        }
+      }
+      if (dmabufFd >= 0) doClose(dmabufFd);
+      if (gemErr !== undefined) throw gemErr;
+      return b.zcopyWaitFree!(fd, waitHandle, timeoutMs);
+    },
     async zcopyToRefs(fd, handle, domid, count) {
       calls.push(`to-refs ${handle} ${domid} ${count}`);
       maybeFail('toRefs', 'DRM_IOCTL_XEN_ZCOPY_DUMB_TO_REFS');
