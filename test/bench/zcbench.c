@@ -5,6 +5,10 @@
  *
  *   zcbench cycle DOMID REFS_FILE WIDTH HEIGHT CYCLES
  *       FROM_REFS, PRIME export, vgem import, GEM_CLOSE x2, close, WAIT_FREE
+ *   zcbench import DOMID REFS_FILE PAGES CYCLES
+ *       the same without the vgem import (the kernel's import cost alone):
+ *       FROM_REFS of the first PAGES refs as 1024 x PAGES x 32 bpp, export,
+ *       GEM_CLOSE, close, WAIT_FREE
  *   zcbench gntmap DOMID REFS_FILE PAGES CYCLES
  *       gntdev MAP_GRANT_REF + mmap + touch + munmap + UNMAP (the hypercall floor)
  *
@@ -100,9 +104,10 @@ static uint32_t *read_refs(const char *file, uint32_t *count)
 	return refs;
 }
 
-static int cycle(uint32_t domid, uint32_t *refs, uint32_t n, uint32_t w, uint32_t h, int cycles)
+static int cycle(uint32_t domid, uint32_t *refs, uint32_t n, uint32_t w, uint32_t h, int cycles,
+		 int with_vgem)
 {
-	int zc = open_drm(XENDRM_ZCOPY_DRIVER_NAME), vgem = open_drm("vgem");
+	int zc = open_drm(XENDRM_ZCOPY_DRIVER_NAME), vgem = with_vgem ? open_drm("vgem") : -1;
 
 	for (int c = 0; c < cycles; c++) {
 		struct drm_xen_zcopy_dumb_from_refs fr = { 0 };
@@ -123,12 +128,14 @@ static int cycle(uint32_t domid, uint32_t *refs, uint32_t n, uint32_t w, uint32_
 		exp.flags = DRM_CLOEXEC | DRM_RDWR;
 		if (xioctl(zc, DRM_IOCTL_PRIME_HANDLE_TO_FD, &exp))
 			die("PRIME_HANDLE_TO_FD");
-		imp.fd = exp.fd;
-		if (xioctl(vgem, DRM_IOCTL_PRIME_FD_TO_HANDLE, &imp))
-			die("PRIME_FD_TO_HANDLE");
-		gc.handle = imp.handle;
-		if (xioctl(vgem, DRM_IOCTL_GEM_CLOSE, &gc))
-			die("GEM_CLOSE vgem");
+		if (with_vgem) {
+			imp.fd = exp.fd;
+			if (xioctl(vgem, DRM_IOCTL_PRIME_FD_TO_HANDLE, &imp))
+				die("PRIME_FD_TO_HANDLE");
+			gc.handle = imp.handle;
+			if (xioctl(vgem, DRM_IOCTL_GEM_CLOSE, &gc))
+				die("GEM_CLOSE vgem");
+		}
 		gc.handle = fr.dumb.handle;
 		if (xioctl(zc, DRM_IOCTL_GEM_CLOSE, &gc))
 			die("GEM_CLOSE zcopy");
@@ -182,7 +189,13 @@ int main(int argc, char **argv)
 	if (argc == 7 && !strcmp(argv[1], "cycle")) {
 		refs = read_refs(argv[3], &n);
 		return cycle((uint32_t)atoi(argv[2]), refs, n, (uint32_t)atoi(argv[4]),
-			     (uint32_t)atoi(argv[5]), atoi(argv[6]));
+			     (uint32_t)atoi(argv[5]), atoi(argv[6]), 1);
+	}
+	if (argc == 6 && !strcmp(argv[1], "import")) {
+		refs = read_refs(argv[3], &n);
+		if ((uint32_t)atoi(argv[4]) < n)
+			n = (uint32_t)atoi(argv[4]);
+		return cycle((uint32_t)atoi(argv[2]), refs, n, 1024, n, atoi(argv[5]), 0);
 	}
 	if (argc == 6 && !strcmp(argv[1], "gntmap")) {
 		refs = read_refs(argv[3], &n);
@@ -190,6 +203,6 @@ int main(int argc, char **argv)
 			n = (uint32_t)atoi(argv[4]);
 		return gntmap((uint32_t)atoi(argv[2]), refs, n, atoi(argv[5]));
 	}
-	fprintf(stderr, "usage: zcbench cycle DOMID REFS W H CYCLES | gntmap DOMID REFS PAGES CYCLES\n");
+	fprintf(stderr, "usage: zcbench cycle DOMID REFS W H CYCLES | import|gntmap DOMID REFS PAGES CYCLES\n");
 	return 2;
 }

@@ -30,6 +30,8 @@ const REQUEST_TIMEOUT_MS = 60_000;
 export interface DomUOptions {
   name?: string;
   memoryMb?: number;
+  /** `max_grant_frames` of the guest (Xen's gnttab_max_frames bounds it); xl's default when unset. */
+  maxGrantFrames?: number;
   /**
    * A PV display device: the value of `vdispl = ['...']` in the xl config, e.g.
    * `backend=0,be-alloc=0,connectors=id0:1024x768`. `xl create` then waits up
@@ -130,6 +132,7 @@ export class DomU {
       'extra = "console=hvc0 quiet"',
       `memory = ${opts.memoryMb ?? 128}`,
       'vcpus = 1',
+      ...(opts.maxGrantFrames === undefined ? [] : [`max_grant_frames = ${opts.maxGrantFrames}`]),
       'on_crash = "preserve"',
       ...(opts.vdispl === undefined ? [] : [`vdispl = ['${opts.vdispl}']`]),
       '',
