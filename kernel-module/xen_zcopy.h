@@ -40,6 +40,7 @@ struct xzc_device {
 	atomic64_t deferred_pending;	/* objects waiting for a guest to unmap */
 	atomic64_t deferred_total;
 	atomic64_t waiters;
+	atomic64_t wait_fds;		/* open WAIT_FREE_FD files */
 };
 
 static inline struct xzc_device *to_xzc_device(struct drm_device *drm)
@@ -56,7 +57,9 @@ struct xzc_file {
 struct xzc_wait {
 	struct kref ref;
 	struct completion freed;
+	wait_queue_head_t pollq;	/* WAIT_FREE_FD files poll here */
 	struct drm_file *owner;		/* only this file may wait on it */
+	struct xzc_device *xdev;	/* for the wait_fds count */
 	u32 id;
 };
 
@@ -134,6 +137,7 @@ void xzc_backing_free(struct xzc_obj *obj);
 int xzc_ioctl_from_refs(struct drm_device *drm, void *data, struct drm_file *file);
 int xzc_ioctl_to_refs(struct drm_device *drm, void *data, struct drm_file *file);
 int xzc_ioctl_wait_free(struct drm_device *drm, void *data, struct drm_file *file);
+int xzc_ioctl_wait_free_fd(struct drm_device *drm, void *data, struct drm_file *file);
 struct drm_gem_object *xzc_gem_import_sg_table(struct drm_device *drm,
 					       struct dma_buf_attachment *attach,
 					       struct sg_table *sgt);

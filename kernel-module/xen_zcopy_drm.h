@@ -91,6 +91,27 @@ struct drm_xen_zcopy_dumb_wait_free {
 	uint32_t wait_to_ms;
 };
 
+/*
+ * DRM_XEN_ZCOPY_DUMB_WAIT_FREE_FD: this driver's extension, not in the 2018
+ * patch. Turns wait_handle into a file descriptor (fd, close-on-exec) that
+ * polls readable (POLLIN) once the buffer is freed, so a wait blocks no
+ * thread: an event loop polls the fd, and closing it ends the wait. The fd
+ * owns the wait: the handle is consumed (WAIT_FREE and WAIT_FREE_FD on it
+ * then return ENOENT) and no longer counts against max_wait_handles. If the
+ * buffer was freed already, the fd is readable at once. flags and pad must
+ * be 0 (EINVAL). ENOENT = unknown, another file's, or already waited for;
+ * EMFILE, ENFILE, ENOMEM = no file could be made (the handle is left as it
+ * was).
+ */
+#define DRM_XEN_ZCOPY_DUMB_WAIT_FREE_FD	0x03
+
+struct drm_xen_zcopy_dumb_wait_free_fd {
+	uint32_t wait_handle;
+	uint32_t flags;
+	int32_t fd;		/* out */
+	uint32_t pad;
+};
+
 #define DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS DRM_IOWR(DRM_COMMAND_BASE + \
 	DRM_XEN_ZCOPY_DUMB_FROM_REFS, struct drm_xen_zcopy_dumb_from_refs)
 
@@ -99,6 +120,9 @@ struct drm_xen_zcopy_dumb_wait_free {
 
 #define DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE DRM_IOWR(DRM_COMMAND_BASE + \
 	DRM_XEN_ZCOPY_DUMB_WAIT_FREE, struct drm_xen_zcopy_dumb_wait_free)
+
+#define DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD DRM_IOWR(DRM_COMMAND_BASE + \
+	DRM_XEN_ZCOPY_DUMB_WAIT_FREE_FD, struct drm_xen_zcopy_dumb_wait_free_fd)
 
 #if defined(__cplusplus)
 }

@@ -81,12 +81,12 @@ static int xzc_debugfs_stats_show(struct seq_file *m, void *unused)
 		   "live_objects %lld\nmapped_foreign_pages %lld\nuser_mapped_pages %lld\n"
 		   "vmapped_pages %lld\n"
 		   "granted_pages %lld\ndeferred_reclaims %lld\ndeferred_reclaims_total %lld\n"
-		   "waiters %lld\n",
+		   "waiters %lld\nwait_fds %lld\n",
 		   atomic64_read(&xdev->live_objects), atomic64_read(&xdev->mapped_pages),
 		   atomic64_read(&xdev->user_mapped_pages), atomic64_read(&xdev->vmapped_pages),
 		   atomic64_read(&xdev->granted_pages),
 		   atomic64_read(&xdev->deferred_pending), atomic64_read(&xdev->deferred_total),
-		   atomic64_read(&xdev->waiters));
+		   atomic64_read(&xdev->waiters), atomic64_read(&xdev->wait_fds));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(xzc_debugfs_stats);
@@ -101,6 +101,7 @@ static const struct drm_ioctl_desc xzc_ioctls[] = {
 	DRM_IOCTL_DEF_DRV(XEN_ZCOPY_DUMB_FROM_REFS, xzc_ioctl_from_refs, DRM_AUTH),
 	DRM_IOCTL_DEF_DRV(XEN_ZCOPY_DUMB_TO_REFS, xzc_ioctl_to_refs, DRM_AUTH),
 	DRM_IOCTL_DEF_DRV(XEN_ZCOPY_DUMB_WAIT_FREE, xzc_ioctl_wait_free, DRM_AUTH),
+	DRM_IOCTL_DEF_DRV(XEN_ZCOPY_DUMB_WAIT_FREE_FD, xzc_ioctl_wait_free_fd, DRM_AUTH),
 };
 
 DEFINE_DRM_GEM_FOPS(xzc_fops);
@@ -142,6 +143,7 @@ XZC_STAT_ATTR(granted_pages, granted_pages);
 XZC_STAT_ATTR(deferred_reclaims, deferred_pending);
 XZC_STAT_ATTR(deferred_reclaims_total, deferred_total);
 XZC_STAT_ATTR(waiters, waiters);
+XZC_STAT_ATTR(wait_fds, wait_fds);
 
 static struct attribute *xzc_stats_attrs[] = {
 	&dev_attr_live_objects.attr,
@@ -152,6 +154,7 @@ static struct attribute *xzc_stats_attrs[] = {
 	&dev_attr_deferred_reclaims.attr,
 	&dev_attr_deferred_reclaims_total.attr,
 	&dev_attr_waiters.attr,
+	&dev_attr_wait_fds.attr,
 	NULL,
 };
 

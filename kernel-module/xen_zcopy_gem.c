@@ -3,8 +3,11 @@
  * xen_drm_zcopy GEM objects: FROM_REFS (a guest's granted pages mapped into
  * Dom0), imported dma-bufs granted to a guest by TO_REFS, wait handles.
  */
+#include <linux/anon_inodes.h>
 #include <linux/dma-buf.h>
+#include <linux/file.h>
 #include <linux/mm.h>
+#include <linux/poll.h>
 #include <linux/module.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
@@ -244,6 +247,7 @@ static void xzc_gem_free(struct drm_gem_object *gem)
 		 * returns 0, later ones ENOENT.
 		 */
 		complete_all(&wait->freed);
+		wake_up_all(&wait->pollq);
 		kref_put(&wait->ref, xzc_wait_release);	/* the object's */
 	}
 }
@@ -386,7 +390,9 @@ int xzc_ioctl_from_refs(struct drm_device *drm, void *data, struct drm_file *fil
 	kref_init(&wait->ref);		/* the object's reference */
 	kref_get(&wait->ref);		/* the xarray's reference */
 	init_completion(&wait->freed);
+	init_waitqueue_head(&wait->pollq);
 	wait->owner = file;
+	wait->xdev = xdev;
 	/*
 	 * Count the handle before allocating it: the allocation may drop the
 	 * lock, and concurrent calls on one file must not overshoot the cap.
@@ -609,6 +615,80 @@ int xzc_ioctl_wait_free(struct drm_device *drm, void *data, struct drm_file *fil
 	if (left > 0)
 		return 0;
 	return left ? (int)left : -ETIMEDOUT;
+}
+
+/* A WAIT_FREE_FD file: readable once the buffer is freed. */
+static __poll_t xzc_wait_file_poll(struct file *filp, poll_table *pt)
+{
+	struct xzc_wait *wait = filp->private_data;
+
+	poll_wait(filp, &wait->pollq, pt);
+	return completion_done(&wait->freed) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+static int xzc_wait_file_release(struct inode *inode, struct file *filp)
+{
+	struct xzc_wait *wait = filp->private_data;
+
+	atomic64_dec(&wait->xdev->wait_fds);
+	kref_put(&wait->ref, xzc_wait_release);	/* the file's */
+	return 0;
+}
+
+static const struct file_operations xzc_wait_file_fops = {
+	.owner = THIS_MODULE,
+	.poll = xzc_wait_file_poll,
+	.release = xzc_wait_file_release,
+	.llseek = noop_llseek,
+};
+
+int xzc_ioctl_wait_free_fd(struct drm_device *drm, void *data, struct drm_file *file)
+{
+	struct drm_xen_zcopy_dumb_wait_free_fd *req = data;
+	struct xzc_device *xdev = to_xzc_device(drm);
+	struct xzc_wait *wait;
+	struct file *filp;
+	bool consumed;
+	int fd;
+
+	if (req->flags || req->pad)
+		return -EINVAL;
+	xa_lock(&xdev->waits);
+	wait = xa_load(&xdev->waits, req->wait_handle);
+	if (wait && (wait->owner != file || !kref_get_unless_zero(&wait->ref)))
+		wait = NULL;
+	xa_unlock(&xdev->waits);
+	if (!wait)
+		return -ENOENT;	/* unknown, another file's, or already waited for */
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		goto err_put_wait;
+	/* the file takes over this call's reference */
+	filp = anon_inode_getfile("xen_zcopy_wait", &xzc_wait_file_fops, wait, O_RDONLY);
+	if (IS_ERR(filp)) {
+		put_unused_fd(fd);
+		fd = PTR_ERR(filp);
+		goto err_put_wait;
+	}
+	atomic64_inc(&xdev->wait_fds);
+
+	/* the handle becomes the file: consumed, and no longer counted */
+	xa_lock(&xdev->waits);
+	consumed = __xa_cmpxchg(&xdev->waits, wait->id, wait, NULL, 0) == wait;
+	if (consumed)
+		to_xzc_file(file)->waits--;
+	xa_unlock(&xdev->waits);
+	if (consumed)
+		kref_put(&wait->ref, xzc_wait_release);	/* the xarray's */
+
+	req->fd = fd;
+	fd_install(fd, filp);
+	return 0;
+
+err_put_wait:
+	kref_put(&wait->ref, xzc_wait_release);
+	return fd;
 }
 
 /* The file is going away: its wait handles go with it. */

@@ -209,11 +209,17 @@ export interface NativeBinding {
   zcopyImport(fd: number, domid: number, refs: Uint32Array, width: number, height: number, bpp: number,
     flags?: number): Promise<ImportResult>;
   /**
-   * A guest buffer's teardown as one job on the wait lane: GEM_CLOSE of
-   * `handle` (0: none), close of `dmabufFd` (< 0: none), then WAIT_FREE.
-   * Rejects with the GEM_CLOSE error (without waiting) or WAIT_FREE's.
+   * A guest buffer's teardown as one pool job: GEM_CLOSE of `handle` (0:
+   * none), close of `dmabufFd` (< 0: none), then WAIT_FREE_FD. `freed` when
+   * the buffer was freed by then; otherwise `waitFd` (owned by the caller)
+   * polls readable once it is. Rejects with the GEM_CLOSE error (nothing is
+   * waited for then) or WAIT_FREE_FD's (ENOENT: freed and waited for before).
    */
-  zcopyRelease(fd: number, handle: number, dmabufFd: number, waitHandle: number, timeoutMs: number): Promise<void>;
+  zcopyRelease(fd: number, handle: number, dmabufFd: number, waitHandle: number): Promise<{ freed: boolean; waitFd: number }>;
+  /** WAIT_FREE_FD (this driver's extension): a wait fd that polls readable once the buffer is freed. */
+  zcopyWaitFreeFd(fd: number, waitHandle: number): number;
+  /** poll(POLLIN) without waiting. */
+  fdReadable(fd: number): boolean;
   /** TO_REFS on the blocking pool: `count` must equal the imported buffer's pages. */
   zcopyToRefs(fd: number, handle: number, domid: number, count: number): Promise<Uint32Array>;
   /** WAIT_FREE on the blocking pool; rejects with code ETIMEDOUT or ENOENT. */
@@ -224,7 +230,7 @@ export interface NativeBinding {
    * pointer at offset 8: a Uint32Array, 'null' or 'unmapped'.
    */
   zcopyIoctlRaw(fd: number, request: number, bytes: Uint8Array, refs?: Uint32Array | 'null' | 'unmapped'): number;
-  readonly zcopyIoctls: { FROM_REFS: number; TO_REFS: number; WAIT_FREE: number; FLAG_CONTIGUOUS: number };
+  readonly zcopyIoctls: { FROM_REFS: number; TO_REFS: number; WAIT_FREE: number; WAIT_FREE_FD: number; FLAG_CONTIGUOUS: number };
 
   EvtchnDevice: new (path?: string) => EvtchnDeviceNative;
 

@@ -4,6 +4,7 @@
 // API's import and teardown as one pool job each: a hop to the pool costs
 // more than the syscalls of a small buffer, so each cycle makes two.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -28,6 +29,9 @@ static_assert(sizeof(drm_xen_zcopy_dumb_wait_free) == 8, "WAIT_FREE layout");
 static_assert(DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS == 0xC0406440, "FROM_REFS number");
 static_assert(DRM_IOCTL_XEN_ZCOPY_DUMB_TO_REFS == 0xC0206441, "TO_REFS number");
 static_assert(DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE == 0xC0086442, "WAIT_FREE number");
+// this driver's extension
+static_assert(sizeof(drm_xen_zcopy_dumb_wait_free_fd) == 16, "WAIT_FREE_FD layout");
+static_assert(DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD == 0xC0106443, "WAIT_FREE_FD number");
 
 namespace xzc {
 namespace {
@@ -160,43 +164,76 @@ Napi::Value Import(const Napi::CallbackInfo& info) {
   return RunBlocking(info.Env(), std::move(job));
 }
 
-// zcopyRelease(fd, handle, dmabufFd, waitHandle, timeoutMs) -> Promise<void>
-// A guest buffer's teardown in one job on the wait lane: GEM_CLOSE of the
-// zcopy handle (0: none to close), the dma-buf fd's close (-1: none), then
-// WAIT_FREE. Rejects with the GEM_CLOSE error (then it does not wait), or
-// WAIT_FREE's (ETIMEDOUT; ENOENT when the buffer was freed before).
+// WAIT_FREE_FD: the wait fd, or -errno.
+int WaitFreeFd(int fd, uint32_t waitHandle) {
+  drm_xen_zcopy_dumb_wait_free_fd req{};
+  req.wait_handle = waitHandle;
+  return IoctlRetry(fd, DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD, &req) < 0 ? -errno : req.fd;
+}
+
+bool Readable(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+// zcopyRelease(fd, handle, dmabufFd, waitHandle) -> Promise<{ freed, waitFd }>
+// A guest buffer's teardown in one job: GEM_CLOSE of the zcopy handle (0:
+// none to close), the dma-buf fd's close (-1: none; the last close unmaps the
+// grants, inside close(2)), then WAIT_FREE_FD. `freed` when the buffer was
+// freed by then (the wait fd is closed, waitFd -1); otherwise the caller
+// polls waitFd, so no thread waits. Rejects with the GEM_CLOSE error (then
+// nothing is waited for) or WAIT_FREE_FD's (ENOENT: freed and waited for
+// before).
 Napi::Value Release(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0);
   uint32_t handle = ArgUint32(info, 1, "handle");
   int dmabuf = ArgFd(info, 2);  // < 0: none
-  auto req = std::make_shared<drm_xen_zcopy_dumb_wait_free>();
-  req->wait_handle = ArgUint32(info, 3, "waitHandle");
-  req->wait_to_ms = ArgUint32(info, 4, "timeoutMs");
+  uint32_t waitHandle = ArgUint32(info, 3, "waitHandle");
+  auto waitFd = std::make_shared<int>(-1);
   auto job = std::make_unique<BlockingJob>();
-  BlockingJob* self = job.get();
-  job->syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE";
-  job->lane = Lane::kWait;  // the wait may last the whole timeout
-  job->work = [self, fd, handle, dmabuf, req] {
+  BlockingJob* self = job.get();  // lives until the promise settles
+  job->syscall = "DRM_IOCTL_GEM_CLOSE";
+  job->work = [self, fd, handle, dmabuf, waitHandle, waitFd] {
     int err = 0;
     if (handle != 0) {
       drm_gem_close gc{};
       gc.handle = handle;
       if (IoctlRetry(fd, DRM_IOCTL_GEM_CLOSE, &gc) < 0) err = errno;
     }
-    // the last close of a guest buffer unmaps its grants, inside close(2)
     if (dmabuf >= 0) close(dmabuf);
-    if (err != 0) {
-      self->syscall = "DRM_IOCTL_GEM_CLOSE";
-      return err;
+    if (err != 0) return err;
+    self->syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD";
+    int w = WaitFreeFd(fd, waitHandle);
+    if (w < 0) return -w;
+    if (Readable(w)) {
+      close(w);
+      w = -1;
     }
-    // not retried on EINTR: the wait is killable only
-    return ioctl(fd, DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE, req.get()) < 0 ? errno : 0;
+    *waitFd = w;
+    return 0;
   };
   job->cancel = [dmabuf] {
     if (dmabuf >= 0) close(dmabuf);  // environment teardown: still close it
   };
-  job->resolve = [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
+  job->resolve = [waitFd](Napi::Env env) -> Napi::Value {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("freed", *waitFd < 0);
+    o.Set("waitFd", *waitFd);
+    return o;
+  };
   return RunBlocking(info.Env(), std::move(job));
+}
+
+// zcopyWaitFreeFd(fd, waitHandle) -> wait fd (WAIT_FREE_FD; never blocks)
+Napi::Value WaitFreeFdCall(const Napi::CallbackInfo& info) {
+  int w = WaitFreeFd(ArgFd(info, 0), ArgUint32(info, 1, "waitHandle"));
+  if (w < 0) ThrowErrno(info.Env(), -w, "DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD");
+  return Napi::Number::New(info.Env(), w);
+}
+
+// fdReadable(fd) -> boolean: poll(POLLIN) with no wait
+Napi::Value FdReadable(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), Readable(ArgFd(info, 0)));
 }
 
 // zcopyToRefs(fd, handle, domid, count) -> Promise<Uint32Array>
@@ -290,6 +327,8 @@ void InitZcopy(Napi::Env env, Napi::Object exports) {
   exports.Set("zcopyFromRefs", Napi::Function::New(env, FromRefs, "zcopyFromRefs"));
   exports.Set("zcopyImport", Napi::Function::New(env, Import, "zcopyImport"));
   exports.Set("zcopyRelease", Napi::Function::New(env, Release, "zcopyRelease"));
+  exports.Set("zcopyWaitFreeFd", Napi::Function::New(env, WaitFreeFdCall, "zcopyWaitFreeFd"));
+  exports.Set("fdReadable", Napi::Function::New(env, FdReadable, "fdReadable"));
   exports.Set("zcopyToRefs", Napi::Function::New(env, ToRefs, "zcopyToRefs"));
   exports.Set("zcopyWaitFree", Napi::Function::New(env, WaitFree, "zcopyWaitFree"));
   exports.Set("zcopyIoctlRaw", Napi::Function::New(env, IoctlRaw, "zcopyIoctlRaw"));
@@ -297,6 +336,7 @@ void InitZcopy(Napi::Env env, Napi::Object exports) {
   ioctls.Set("FROM_REFS", static_cast<double>(DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS));
   ioctls.Set("TO_REFS", static_cast<double>(DRM_IOCTL_XEN_ZCOPY_DUMB_TO_REFS));
   ioctls.Set("WAIT_FREE", static_cast<double>(DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE));
+  ioctls.Set("WAIT_FREE_FD", static_cast<double>(DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD));
   ioctls.Set("FLAG_CONTIGUOUS", static_cast<double>(XEN_ZCOPY_FROM_REFS_FLAG_CONTIGUOUS));
   exports.Set("zcopyIoctls", ioctls);
 }

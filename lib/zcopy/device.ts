@@ -10,6 +10,7 @@ import { DmaBuf, type BufferFormat } from '../drm/dmabuf.js';
 import { findDrmNode } from '../drm/device.js';
 import { ClosedError, DeviceNotFoundError, fromNative, ValidationError } from '../errors.js';
 import { abortable, FdResource, leaks, MAX_RELEASE_TIMEOUT_MS, runAll, runAllSync, SyncClosable } from '../resource.js';
+import { FreeWait } from './wait.js';
 import { bufferGeometry, checkInt, MAX_DOMID, PAGE_SIZE, refArray, rejecting } from '../validate.js';
 
 export { MAX_RELEASE_TIMEOUT_MS };
@@ -122,6 +123,8 @@ export class GuestBuffer {
   #holdsFile = true;
   #freed = false;
   #closing: Promise<ReleaseResult> | undefined;
+  /** The wait as a pollable fd, once asked for (WAIT_FREE_FD); in an object the leak record shares. */
+  readonly #wait: { w?: FreeWait } = {};
 
   /** @internal */
   constructor(file: ZcFile, domid: number, handle: number, waitHandle: number, dmabuf: DmaBuf, format: BufferFormat) {
@@ -131,7 +134,8 @@ export class GuestBuffer {
     this.waitHandle = waitHandle;
     this.dmabuf = dmabuf;
     this.format = format;
-    leaks.register(this, { what: 'GuestBuffer', release: () => file.res.release() }, this);
+    const wait = this.#wait;
+    leaks.register(this, { what: 'GuestBuffer', release: () => runAllSync([() => wait.w?.close(), () => file.res.release()]) }, this);
   }
 
   /** The zcopy GEM handle (0 once closed). */
@@ -150,13 +154,48 @@ export class GuestBuffer {
       const { timeoutMs, signal } = checkReleaseOptions(opts);
       signal?.throwIfAborted();
       if (this.#freed) return 'already-freed';
-      const wait = this.#file.waitFree(this.waitHandle, timeoutMs).then((r) => {
-        this.#freed = true;
-        this.#letGoOfFile();
-        return r;
-      });
-      return abortable(wait, signal);
+      if (this.#wait.w === undefined) {
+        let fd: number;
+        try {
+          fd = this.#file.b.zcopyWaitFreeFd(this.#file.res.fd, this.waitHandle);
+        } catch (e) {
+          return abortable(this.#waitFailed(e, timeoutMs), signal);
+        }
+        this.#wait.w = new FreeWait(this.#file.b, fd);
+      }
+      return abortable(this.#waitOnFd(this.#wait.w, timeoutMs), signal);
     });
+  }
+
+  /** Waits on the wait fd (the event loop polls it; no thread blocks). */
+  async #waitOnFd(w: FreeWait, timeoutMs: number): Promise<ReleaseResult> {
+    await w.until(timeoutMs, `buffer ${this.waitHandle}`);
+    this.#setFreed();
+    return 'freed';
+  }
+
+  /**
+   * WAIT_FREE_FD failed: ENOENT means freed and waited for before; a module
+   * without the extension (EINVAL, ENOTTY) gets the 2018 blocking WAIT_FREE
+   * on the addon's wait lane.
+   */
+  async #waitFailed(e: unknown, timeoutMs: number): Promise<ReleaseResult> {
+    const code = (e as { code?: string }).code;
+    if (code === 'EINVAL' || code === 'ENOTTY') {
+      const r = await this.#file.waitFree(this.waitHandle, timeoutMs);
+      this.#setFreed();
+      return r;
+    }
+    if (code !== 'ENOENT') throw fromNative(e, `waiting for buffer ${this.waitHandle} to be freed`);
+    this.#setFreed();
+    return 'already-freed';
+  }
+
+  #setFreed(): void {
+    this.#freed = true;
+    this.#wait.w?.close();
+    this.#wait.w = undefined;
+    this.#letGoOfFile();
   }
 
   #letGoOfFile(): void {
@@ -184,8 +223,9 @@ export class GuestBuffer {
 
   /**
    * The teardown as one pool job: importers' handles and mappings end here,
-   * then GEM_CLOSE, the dma-buf's last close and WAIT_FREE run together off
-   * the JS thread.
+   * then GEM_CLOSE, the dma-buf's last close and WAIT_FREE_FD run together
+   * off the JS thread. If something else still holds the buffer, the wait
+   * goes on as a poll of the wait fd.
    */
   async #closeAndWait(opts: ReleaseOptions | undefined): Promise<ReleaseResult> {
     const { timeoutMs, signal } = checkReleaseOptions(opts);
@@ -194,20 +234,19 @@ export class GuestBuffer {
     this.#handle = 0;
     const closeHandle = h !== 0 && this.#file.let(h);
     const job = (async (): Promise<ReleaseResult> => {
+      let res;
       try {
-        await this.#file.b.zcopyRelease(this.#file.res.fd, closeHandle ? h : 0, dmabufFd, this.waitHandle, timeoutMs);
+        res = await this.#file.b.zcopyRelease(this.#file.res.fd, closeHandle ? h : 0, dmabufFd, this.waitHandle);
       } catch (e) {
-        if ((e as { code?: string }).code !== 'ENOENT') {
-          const what = (e as { syscall?: string }).syscall === 'DRM_IOCTL_GEM_CLOSE' ? 'closing a zcopy handle' : `waiting for buffer ${this.waitHandle} to be freed`;
-          throw fromNative(e, what);
-        }
-        this.#freed = true;
-        this.#letGoOfFile();
-        return 'already-freed';
+        if ((e as { syscall?: string }).syscall === 'DRM_IOCTL_GEM_CLOSE') throw fromNative(e, 'closing a zcopy handle');
+        return this.#waitFailed(e, timeoutMs);
       }
-      this.#freed = true;
-      this.#letGoOfFile();
-      return 'freed';
+      if (res.freed) {
+        this.#setFreed();
+        return 'freed';
+      }
+      this.#wait.w = new FreeWait(this.#file.b, res.waitFd);
+      return this.#waitOnFd(this.#wait.w, timeoutMs);
     })();
     const r = await abortable(job, signal);
     if (error !== undefined) throw error;

@@ -55,16 +55,18 @@ describe('zcopyImport', () => {
     await expect(b.zcopyImport(-1, 1, Uint32Array.of(3, 4), 1024, 2, 32)).rejects.toMatchObject({ code: 'EBADF', syscall: 'DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS' });
   });
 
-  it('zcopyRelease closes the dma-buf fd even when GEM_CLOSE fails, and does not wait then', async () => {
+  it('zcopyRelease closes the dma-buf fd even when GEM_CLOSE fails, and makes no wait fd then', async () => {
     const b = native();
     const fd = openSync('/dev/null', 'r');
     const other = openSync('/dev/null', 'r');
     try {
       // /dev/null has no GEM_CLOSE: ENOTTY, named as GEM_CLOSE
-      await expect(b.zcopyRelease(fd, 5, other, 1, 0)).rejects.toMatchObject({ code: 'ENOTTY', syscall: 'DRM_IOCTL_GEM_CLOSE' });
+      await expect(b.zcopyRelease(fd, 5, other, 1)).rejects.toMatchObject({ code: 'ENOTTY', syscall: 'DRM_IOCTL_GEM_CLOSE' });
       expect(() => b.seekEnd(other)).toThrow(/EBADF/);
-      // no handle to close: straight to WAIT_FREE
-      await expect(b.zcopyRelease(fd, 0, -1, 1, 0)).rejects.toMatchObject({ code: 'ENOTTY', syscall: 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE' });
+      // no handle to close: straight to WAIT_FREE_FD
+      await expect(b.zcopyRelease(fd, 0, -1, 1)).rejects.toMatchObject({ code: 'ENOTTY', syscall: 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD' });
+      expect(() => b.zcopyWaitFreeFd(fd, 1)).toThrow(/ENOTTY/);
+      expect(b.fdReadable(fd)).toBe(true); // /dev/null always reads EOF
     } finally {
       closeSync(fd);
     }

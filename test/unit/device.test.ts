@@ -65,16 +65,20 @@ describe('GuestBuffer lifetime', () => {
     const dmabufFd = buf.dmabuf.fd;
     fake.calls.length = 0;
     await expect(buf.close()).resolves.toBe('freed');
-    expect(fake.calls).toEqual([
+    expect(fake.calls.slice(0, 4)).toEqual([
       `gem-close ${vgem.fd} ${h}`,
       `gem-close ${dev.fd} ${zcopyHandle}`,
       `close ${dmabufFd}`,
-      'wait-free 7 3000',
+      'wait-free-fd 7',
     ]);
+    // the wait fd, readable at once, closed in the same job
+    expect(fake.calls).toHaveLength(5);
+    expect(fake.calls[4]).toMatch(/^close \d+$/);
     expect(buf.dmabuf.closed).toBe(true);
     // idempotent
     await expect(buf.close()).resolves.toBe('freed');
     expect(fake.calls.filter((c) => c.startsWith('wait-free'))).toHaveLength(1);
+    expect(fake.open.size).toBe(2); // the device and vgem
   });
 
   it('maps ENOENT to already-freed and ETIMEDOUT to a typed timeout', async () => {
@@ -83,9 +87,39 @@ describe('GuestBuffer lifetime', () => {
     fake.waitResult = 'ETIMEDOUT';
     const err = await buf.released({ timeoutMs: 50 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TimeoutError);
-    expect(err).toMatchObject({ code: 'ETIMEDOUT', errno: -110, syscall: 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE' });
+    expect(err).toMatchObject({ code: 'ETIMEDOUT', errno: -110, syscall: 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD' });
+    expect(fake.watches).toBe(0); // nothing left polling after the time-out
+    const other = await dev.importGuestBuffer(small);
     fake.waitResult = 'ENOENT';
-    await expect(buf.released({ timeoutMs: 50 })).resolves.toBe('already-freed');
+    await expect(other.released({ timeoutMs: 50 })).resolves.toBe('already-freed');
+  });
+
+  it('waits without a thread: concurrent waits share one poll of the wait fd, which survives a time-out', async () => {
+    const { fake, dev } = setup();
+    const buf = await dev.importGuestBuffer(small);
+    fake.waitResult = 'hang';
+    const opens = fake.open.size;
+    await expect(buf.close({ timeoutMs: 20 })).rejects.toBeInstanceOf(TimeoutError);
+    expect(fake.watches).toBe(0);
+    expect(fake.open.size).toBe(opens); // dma-buf closed, wait fd kept for later waits
+    const a = buf.released({ timeoutMs: 5000 });
+    const b = buf.released({ timeoutMs: 5000 });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(fake.watches).toBe(1);
+    fake.freeAll();
+    await expect(Promise.all([a, b])).resolves.toEqual(['freed', 'freed']);
+    expect(fake.calls.filter((c) => c.startsWith('wait-free'))).toEqual(['wait-free-fd 7']);
+    expect(fake.watches).toBe(0);
+    expect(fake.open.size).toBe(opens - 1); // the wait fd
+    await expect(buf.released()).resolves.toBe('already-freed');
+  });
+
+  it('falls back to the blocking WAIT_FREE when the module has no WAIT_FREE_FD', async () => {
+    const { fake, dev } = setup();
+    const buf = await dev.importGuestBuffer(small);
+    fake.failNext.set('waitFreeFd', 'EINVAL');
+    await expect(buf.close()).resolves.toBe('freed');
+    expect(fake.calls.filter((c) => c.startsWith('wait-free'))).toEqual(['wait-free-fd 7', 'wait-free 7 3000']);
   });
 
   it('undoes FROM_REFS when the export fails (transactional)', async () => {

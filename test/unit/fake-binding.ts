@@ -24,6 +24,10 @@ export interface Fake {
   objectOf(fd: number): number | undefined;
   /** Next WAIT_FREE outcome. */
   waitResult: 'ok' | 'ENOENT' | 'ETIMEDOUT' | 'hang';
+  /** Active FdWatch polls. */
+  watches: number;
+  /** Frees every buffer a wait fd is open for (its fd polls readable). */
+  freeAll(): void;
   /** Fail the next call of this name with this errno code. */
   failNext: Map<string, string>;
 }
@@ -36,6 +40,7 @@ export function fakeBinding(): Fake {
   const calls: string[] = [];
   const fds = new Map<number, { obj: number; handles: Map<number, number> /* handle -> obj */ }>();
   const open = new Set<number>();
+  const waitFds = new Map<number, boolean>(); // wait fd -> freed
   const fake: Fake = {
     binding: undefined as unknown as NativeBinding,
     calls,
@@ -43,6 +48,10 @@ export function fakeBinding(): Fake {
     handles: (fd) => [...(fds.get(fd)?.handles.keys() ?? [])],
     objectOf: (fd) => fds.get(fd)?.obj,
     waitResult: 'ok',
+    watches: 0,
+    freeAll: () => {
+      for (const fd of waitFds.keys()) waitFds.set(fd, true);
+    },
     failNext: new Map(),
   };
   const fail = (code: string, syscall: string): never => {
@@ -74,6 +83,7 @@ export function fakeBinding(): Fake {
     calls.push(`close ${fd}`);
     if (!open.delete(fd)) fail('EBADF', 'close');
     fds.delete(fd);
+    waitFds.delete(fd);
   };
   const b: Partial<NativeBinding> = {
     open(path: string) {
@@ -180,8 +190,8 @@ export function fakeBinding(): Fake {
       }
       return { handle: h, pitch: (width * bpp) / 8, size: refs.length * 4096, waitHandle: 7, dmabufFd: newFd(obj) };
     },
-    async zcopyRelease(fd, handle, dmabufFd, waitHandle, timeoutMs) {
-      const f = file(fd, 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE');
+    async zcopyRelease(fd, handle, dmabufFd, waitHandle) {
+      const f = file(fd, 'DRM_IOCTL_GEM_CLOSE');
       let gemErr: unknown;
       if (handle !== 0) {
         calls.push(`gem-close ${fd} ${handle}`);
@@ -194,7 +204,45 @@ export function fakeBinding(): Fake {
       }
       if (dmabufFd >= 0) doClose(dmabufFd);
       if (gemErr !== undefined) throw gemErr;
-      return b.zcopyWaitFree!(fd, waitHandle, timeoutMs);
+      const w = b.zcopyWaitFreeFd!(fd, waitHandle);
+      if (b.fdReadable!(w)) {
+        doClose(w);
+        return { freed: true, waitFd: -1 };
+      }
+      return { freed: false, waitFd: w };
+    },
+    zcopyWaitFreeFd(fd, waitHandle) {
+      calls.push(`wait-free-fd ${waitHandle}`);
+      file(fd, 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD');
+      maybeFail('waitFreeFd', 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD');
+      if (fake.waitResult === 'ENOENT') throw errnoError('ENOENT', 2, 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD');
+      const w = newFd();
+      waitFds.set(w, fake.waitResult === 'ok');
+      return w;
+    },
+    fdReadable(fd) {
+      return waitFds.get(fd) === true;
+    },
+    FdWatch: class {
+      #fd: number;
+      #on = false;
+      constructor(fd: number) {
+        this.#fd = fd;
+      }
+      start(cb: (err: NativeError | null) => void) {
+        this.#on = true;
+        fake.watches++;
+        const poll = () => {
+          if (!this.#on) return;
+          if (waitFds.get(this.#fd) === true) cb(null);
+          else setTimeout(poll, 5);
+        };
+        poll();
+      }
+      stop() {
+        if (this.#on) fake.watches--;
+        this.#on = false;
+      }
     },
     async zcopyToRefs(fd, handle, domid, count) {
       calls.push(`to-refs ${handle} ${domid} ${count}`);

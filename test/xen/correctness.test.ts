@@ -223,7 +223,7 @@ describe('module correctness (review findings)', () => {
     it('counters: one value per sysfs file, and a debugfs file under the DRM minor', () => {
       const dir = '/sys/devices/platform/xen_drm_zcopy.0/stats';
       expect(readdirSync(dir).sort()).toEqual(['deferred_reclaims', 'deferred_reclaims_total', 'granted_pages',
-        'live_objects', 'mapped_foreign_pages', 'user_mapped_pages', 'vmapped_pages', 'waiters']);
+        'live_objects', 'mapped_foreign_pages', 'user_mapped_pages', 'vmapped_pages', 'wait_fds', 'waiters']);
       for (const f of readdirSync(dir)) expect(readFileSync(`${dir}/${f}`, 'utf8')).toMatch(/^\d+\n$/);
       const dri = '/sys/kernel/debug/dri';
       // 6.12 names the directory after the minor and the device (one a link to the other)

@@ -36,6 +36,7 @@ export interface ZcopyStats {
   deferred_reclaims: number;
   deferred_reclaims_total: number;
   waiters: number;
+  wait_fds: number;
 }
 
 /** The module's live counters from sysfs. */

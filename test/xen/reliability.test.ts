@@ -4,7 +4,7 @@
  * XZC_FUZZ_SEED picks the fuzzer's seed (a fixed one runs too).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -258,7 +258,7 @@ describe('reliability', () => {
     expect(lines).toEqual([]);
   });
 
-  it(`fuzzes the ioctls: ${FUZZ} random calls with a fixed and a random seed`, () => {
+  it(`fuzzes the ioctls: ${FUZZ} random calls with a fixed and a random seed`, async () => {
     const seeds = [0x5eed, Number(process.env.XZC_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31))];
     console.log(`fuzz seeds: ${seeds.join(', ')} (reproduce with XZC_FUZZ_SEED=${seeds[1]})`);
     const zc = openDrm('xen_drm_zcopy');
@@ -269,7 +269,7 @@ describe('reliability', () => {
         x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
         return x;
       };
-      const reqs = [b.zcopyIoctls.FROM_REFS, b.zcopyIoctls.TO_REFS, b.zcopyIoctls.WAIT_FREE, 0xc0086443, 0xc0406440 + 0x100, rnd];
+      const reqs = [b.zcopyIoctls.FROM_REFS, b.zcopyIoctls.TO_REFS, b.zcopyIoctls.WAIT_FREE, b.zcopyIoctls.WAIT_FREE_FD, 0xc0086444, 0xc0406440 + 0x100, rnd];
       for (let i = 0; i < FUZZ / seeds.length; i++) {
         const bytes = new Uint8Array(256); // random sizes up to 127 bytes stay inside it
         for (let j = 0; j < 64; j++) bytes[j] = rnd() % 4 === 0 ? rnd() & 0xff : 0;
@@ -287,7 +287,23 @@ describe('reliability', () => {
       }
     }
     b.close(zc);
-    figures.fuzz = { calls: FUZZ, seeds, errnos: counts };
+    // wait fds the fuzzer made (WAIT_FREE_FD, also through other sizes of its
+    // number, whose fd the kernel could not copy back): close them all
+    let waitFds = 0;
+    for (const f of readdirSync('/proc/self/fd')) {
+      let link = '';
+      try {
+        link = readlinkSync(`/proc/self/fd/${f}`);
+      } catch {
+        continue; // the directory's own fd, gone
+      }
+      if (link === 'anon_inode:xen_zcopy_wait') {
+        b.close(Number(f));
+        waitFds++;
+      }
+    }
+    expect(await until(() => zcopyStats().wait_fds === 0, 5000)).toBe(true);
+    figures.fuzz = { calls: FUZZ, seeds, errnos: counts, waitFds };
     expect(Object.keys(counts).length).toBeGreaterThan(2);
   });
 

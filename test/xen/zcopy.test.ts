@@ -99,6 +99,68 @@ describe('xen_drm_zcopy', () => {
     await guest.unshare(shared.id);
   });
 
+  it('WAIT_FREE_FD (our extension): a wait fd polls readable once the buffer is freed, and owns the wait', async () => {
+    expect(b.zcopyIoctls.WAIT_FREE_FD).toBe(0xc0106443);
+    const shared = await guest.share({ pages: 4, seed: 2 });
+    const buf = await b.zcopyFromRefs(zc, guest.domid, shared.refs, 64, 64, 32);
+    const dmabuf = b.drmPrimeHandleToFd(zc, buf.handle);
+    b.drmGemClose(zc, buf.handle);
+    const before = zcopyStats();
+    const w = b.zcopyWaitFreeFd(zc, buf.waitHandle);
+    expect(zcopyStats().wait_fds).toBe(before.wait_fds + 1);
+    expect(b.fdReadable(w)).toBe(false); // the dma-buf still holds the buffer
+    // the handle became the fd: no second wait on it, in either form
+    await expect(b.zcopyWaitFree(zc, buf.waitHandle, 0)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(() => b.zcopyWaitFreeFd(zc, buf.waitHandle)).toThrow(/ENOENT/);
+    // readiness reaches the event loop through uv_poll, no thread involved
+    const watch = new b.FdWatch(w);
+    const ready = new Promise<null | Error>((resolve) => watch.start((err) => { watch.stop(); resolve(err); }));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(b.fdReadable(w)).toBe(false);
+    b.close(dmabuf); // the last reference: grants unmapped, the fd polls readable
+    await expect(ready).resolves.toBeNull();
+    expect(b.fdReadable(w)).toBe(true);
+    expect(zcopyStats().mapped_foreign_pages).toBe(before.mapped_foreign_pages - 4);
+    b.close(w);
+    expect(zcopyStats().wait_fds).toBe(before.wait_fds);
+    await guest.unshare(shared.id);
+  });
+
+  it('WAIT_FREE_FD: readable at once for a buffer freed before; outlives the DRM file; refuses flags, others\' and unknown handles', async () => {
+    const shared = await guest.share({ pages: 2, seed: 3 });
+    const own = openDrm('xen_drm_zcopy');
+    const buf = await b.zcopyFromRefs(own, guest.domid, shared.refs, 32, 32, 32);
+    const dmabuf = b.drmPrimeHandleToFd(own, buf.handle);
+    b.drmGemClose(own, buf.handle);
+    // another file's handle and an unknown one: ENOENT, as for WAIT_FREE
+    expect(() => b.zcopyWaitFreeFd(zc, buf.waitHandle)).toThrow(/ENOENT/);
+    expect(() => b.zcopyWaitFreeFd(own, 0x7fffffff)).toThrow(/ENOENT/);
+    // flags and padding must be 0
+    const raw = new Uint8Array(16);
+    new DataView(raw.buffer).setUint32(0, buf.waitHandle, true);
+    new DataView(raw.buffer).setUint32(4, 1, true);
+    expect(b.zcopyIoctlRaw(own, b.zcopyIoctls.WAIT_FREE_FD, raw)).toBe(22);
+    new DataView(raw.buffer).setUint32(4, 0, true);
+    new DataView(raw.buffer).setUint32(12, 1, true);
+    expect(b.zcopyIoctlRaw(own, b.zcopyIoctls.WAIT_FREE_FD, raw)).toBe(22);
+    // the wait fd outlives the DRM file it came from
+    const w = b.zcopyWaitFreeFd(own, buf.waitHandle);
+    b.close(own);
+    expect(b.fdReadable(w)).toBe(false);
+    b.close(dmabuf);
+    expect(await until(() => b.fdReadable(w), 5000)).toBe(true);
+    b.close(w);
+    // freed first, asked after: readable at once
+    const again = await b.zcopyFromRefs(zc, guest.domid, shared.refs, 32, 32, 32);
+    b.close(b.drmPrimeHandleToFd(zc, again.handle));
+    b.drmGemClose(zc, again.handle);
+    const w2 = b.zcopyWaitFreeFd(zc, again.waitHandle);
+    expect(b.fdReadable(w2)).toBe(true);
+    b.close(w2);
+    expect(zcopyStats()).toMatchObject({ wait_fds: 0, waiters: 0 });
+    await guest.unshare(shared.id);
+  });
+
   it('grants a vgem buffer to the guest (TO_REFS); the guest draws, Dom0 sees it; reclaim waits for the guest', async () => {
     const dumb = b.drmModeCreateDumb(vgem, 256, 256, 32);
     const pages = dumb.size / PAGE;
