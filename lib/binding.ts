@@ -210,7 +210,8 @@ export interface NativeBinding {
     flags?: number): Promise<ImportResult>;
   /**
    * A guest buffer's teardown as one pool job: GEM_CLOSE of `handle` (0:
-   * none), close of `dmabufFd` (< 0: none), then WAIT_FREE_FD. `freed` when
+   * none), close of `dmabufFd` (< 0: none), then WAIT_FREE_FD (`waitHandle`
+   * 0: none, and `freed` is false). `freed` when
    * the buffer was freed by then; otherwise `waitFd` (owned by the caller)
    * polls readable once it is. Rejects with the GEM_CLOSE error (nothing is
    * waited for then) or WAIT_FREE_FD's (ENOENT: freed and waited for before).

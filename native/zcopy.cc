@@ -179,7 +179,8 @@ bool Readable(int fd) {
 // zcopyRelease(fd, handle, dmabufFd, waitHandle) -> Promise<{ freed, waitFd }>
 // A guest buffer's teardown in one job: GEM_CLOSE of the zcopy handle (0:
 // none to close), the dma-buf fd's close (-1: none; the last close unmaps the
-// grants, inside close(2)), then WAIT_FREE_FD. `freed` when the buffer was
+// grants, inside close(2)), then WAIT_FREE_FD (waitHandle 0: none, the caller
+// has its wait fd already; then freed is false). `freed` when the buffer was
 // freed by then (the wait fd is closed, waitFd -1); otherwise the caller
 // polls waitFd, so no thread waits. Rejects with the GEM_CLOSE error (then
 // nothing is waited for) or WAIT_FREE_FD's (ENOENT: freed and waited for
@@ -202,6 +203,7 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
     }
     if (dmabuf >= 0) close(dmabuf);
     if (err != 0) return err;
+    if (waitHandle == 0) return 0;  // the caller has its wait fd already
     self->syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD";
     int w = WaitFreeFd(fd, waitHandle);
     if (w < 0) return -w;

@@ -123,6 +123,8 @@ export class GuestBuffer {
   #holdsFile = true;
   #freed = false;
   #closing: Promise<ReleaseResult> | undefined;
+  /** The close job (GEM_CLOSE, last close, WAIT_FREE_FD) once started: a wait fd, or how it ended. */
+  #job: Promise<FreeWait | ReleaseResult> | undefined;
   /** The wait as a pollable fd, once asked for (WAIT_FREE_FD); in an object the leak record shares. */
   readonly #wait: { w?: FreeWait } = {};
 
@@ -154,21 +156,26 @@ export class GuestBuffer {
       const { timeoutMs, signal } = checkReleaseOptions(opts);
       signal?.throwIfAborted();
       if (this.#freed) return 'already-freed';
-      if (this.#wait.w === undefined) {
-        let fd: number;
-        try {
-          fd = this.#file.b.zcopyWaitFreeFd(this.#file.res.fd, this.waitHandle);
-        } catch (e) {
-          return abortable(this.#waitFailed(e, timeoutMs), signal);
-        }
-        this.#wait.w = new FreeWait(this.#file.b, fd);
-      }
-      return abortable(this.#waitOnFd(this.#wait.w, timeoutMs), signal);
+      return abortable(this.#waitFor(timeoutMs), signal);
     });
   }
 
-  /** Waits on the wait fd (the event loop polls it; no thread blocks). */
-  async #waitOnFd(w: FreeWait, timeoutMs: number): Promise<ReleaseResult> {
+  /**
+   * Waits on the buffer's wait fd (the event loop polls it; no thread
+   * blocks): the one a released() or the close job made, or a new one.
+   */
+  async #waitFor(timeoutMs: number): Promise<ReleaseResult> {
+    let w: FreeWait | ReleaseResult;
+    if (this.#wait.w !== undefined) w = this.#wait.w;
+    else if (this.#job !== undefined) w = await this.#job;
+    else {
+      try {
+        w = this.#wait.w = new FreeWait(this.#file.b, this.#file.b.zcopyWaitFreeFd(this.#file.res.fd, this.waitHandle));
+      } catch (e) {
+        return this.#waitFailed(e, timeoutMs);
+      }
+    }
+    if (typeof w === 'string') return w;
     await w.until(timeoutMs, `buffer ${this.waitHandle}`);
     this.#setFreed();
     return 'freed';
@@ -233,21 +240,25 @@ export class GuestBuffer {
     const h = this.#handle;
     this.#handle = 0;
     const closeHandle = h !== 0 && this.#file.let(h);
-    const job = (async (): Promise<ReleaseResult> => {
+    // the job's answer: how to wait (a wait fd), or how it ended
+    this.#job = (async (): Promise<FreeWait | ReleaseResult> => {
+      // a released() that came first made the wait fd already: the job makes none
+      const had = this.#wait.w;
       let res;
       try {
-        res = await this.#file.b.zcopyRelease(this.#file.res.fd, closeHandle ? h : 0, dmabufFd, this.waitHandle);
+        res = await this.#file.b.zcopyRelease(this.#file.res.fd, closeHandle ? h : 0, dmabufFd, had ? 0 : this.waitHandle);
       } catch (e) {
         if ((e as { syscall?: string }).syscall === 'DRM_IOCTL_GEM_CLOSE') throw fromNative(e, 'closing a zcopy handle');
         return this.#waitFailed(e, timeoutMs);
       }
+      if (had !== undefined) return had;
       if (res.freed) {
         this.#setFreed();
         return 'freed';
       }
-      this.#wait.w = new FreeWait(this.#file.b, res.waitFd);
-      return this.#waitOnFd(this.#wait.w, timeoutMs);
+      return (this.#wait.w = new FreeWait(this.#file.b, res.waitFd));
     })();
+    const job = this.#waitFor(timeoutMs);
     const r = await abortable(job, signal);
     if (error !== undefined) throw error;
     return r;

@@ -18,7 +18,7 @@ const SYSCALL = 'DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD';
  */
 export class FreeWait {
   #fd: number;
-  #watch: { w: FdWatchNative; freed: Promise<void> } | undefined;
+  #watch: { w: FdWatchNative; freed: Promise<void>; resolve: () => void } | undefined;
   #waiting = 0;
 
   constructor(readonly b: NativeBinding, fd: number) {
@@ -35,7 +35,7 @@ export class FreeWait {
    * `timeoutMs` (0: only a check). The fd stays open either way: close() it.
    */
   async until(timeoutMs: number, what: string): Promise<void> {
-    if (this.freed) return;
+    if (this.#fd < 0 || this.freed) return; // closed: only ever once freed (or leaked)
     const timeout = () => new TimeoutError(SYSCALL, `${what}: not freed within ${timeoutMs} ms (something still holds the dma-buf)`);
     if (timeoutMs === 0) throw timeout();
     this.#waiting++;
@@ -56,15 +56,17 @@ export class FreeWait {
   #watched(): Promise<void> {
     if (this.#watch === undefined) {
       const w = new this.b.FdWatch(this.#fd);
-      const freed = new Promise<void>((resolve, reject) => {
+      let resolve!: () => void;
+      const freed = new Promise<void>((res, reject) => {
+        resolve = res;
         w.start((err) => {
           // level-triggered: one readiness is all it takes
           w.stop();
           if (err) reject(fromNative(err, 'polling a wait fd'));
-          else resolve();
+          else res();
         });
       });
-      this.#watch = { w, freed };
+      this.#watch = { w, freed, resolve };
     }
     return this.#watch.freed;
   }
@@ -74,8 +76,12 @@ export class FreeWait {
     this.#watch = undefined;
   }
 
-  /** Stops watching and closes the fd (ending the wait). Idempotent. */
+  /**
+   * Closes the fd, once the buffer is known to be freed (or leaked): callers
+   * still waiting on it return as freed. Idempotent.
+   */
   close(): void {
+    this.#watch?.resolve();
     this.#unwatch();
     if (this.#fd < 0) return;
     const fd = this.#fd;

@@ -114,6 +114,23 @@ describe('GuestBuffer lifetime', () => {
     await expect(buf.released()).resolves.toBe('already-freed');
   });
 
+  it('released() before or during close() shares one wait fd with it', async () => {
+    const { fake, dev } = setup();
+    const first = await dev.importGuestBuffer(small);
+    fake.waitResult = 'hang';
+    const before = first.released({ timeoutMs: 2000 }); // makes the wait fd
+    fake.waitResult = 'ok';
+    const closing = first.close();
+    await expect(Promise.all([before, closing])).resolves.toEqual(['freed', 'freed']);
+    const second = await dev.importGuestBuffer(small);
+    const closing2 = second.close();
+    const during = second.released(); // while the close job runs: waits for its answer
+    await expect(Promise.all([closing2, during])).resolves.toEqual(['freed', 'freed']);
+    expect(fake.calls.filter((c) => c.startsWith('wait-free'))).toEqual(['wait-free-fd 7', 'wait-free-fd 7']);
+    expect(fake.watches).toBe(0);
+    expect(fake.open.size).toBe(1); // only the device
+  });
+
   it('falls back to the blocking WAIT_FREE when the module has no WAIT_FREE_FD', async () => {
     const { fake, dev } = setup();
     const buf = await dev.importGuestBuffer(small);

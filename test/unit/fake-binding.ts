@@ -204,6 +204,8 @@ export function fakeBinding(): Fake {
       }
       if (dmabufFd >= 0) doClose(dmabufFd);
       if (gemErr !== undefined) throw gemErr;
+      if (fake.waitResult === 'ok') fake.freeAll(); // the last close freed the buffer
+      if (waitHandle === 0) return { freed: false, waitFd: -1 };
       const w = b.zcopyWaitFreeFd!(fd, waitHandle);
       if (b.fdReadable!(w)) {
         doClose(w);

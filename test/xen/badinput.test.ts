@@ -189,7 +189,7 @@ describe('bad input', () => {
       ['WAIT_FREE on an unknown handle', () => wait(zc, 999_999), 'ENOENT'],
       ['WAIT_FREE on another file\'s handle', () => wait(zc2, fr.waitHandle), 'ENOENT'],
       ['WAIT_FREE still in use (0 ms)', () => wait(zc, fr.waitHandle), 'ETIMEDOUT'],
-      ['unknown driver ioctl number', () => b.zcopyIoctlRaw(zc, 0xc0086443, new Uint8Array(8)), 'EINVAL'],
+      ['unknown driver ioctl number', () => b.zcopyIoctlRaw(zc, 0xc0086444, new Uint8Array(8)), 'EINVAL'],
       ['FD_TO_HANDLE of an fd that is not a dma-buf', () => {
         const fd = b.open('/dev/null');
         try {
