@@ -581,19 +581,45 @@ out_put:
 	return ret;
 }
 
+/*
+ * The wait behind handle id with a reference for the caller, or NULL when it
+ * is unknown, another file's, or already consumed.
+ */
+static struct xzc_wait *xzc_wait_get(struct xzc_device *xdev, struct drm_file *file, u32 id)
+{
+	struct xzc_wait *wait;
+
+	xa_lock(&xdev->waits);
+	wait = xa_load(&xdev->waits, id);
+	if (wait && (wait->owner != file || !kref_get_unless_zero(&wait->ref)))
+		wait = NULL;
+	xa_unlock(&xdev->waits);
+	return wait;
+}
+
+/* Takes the handle out of the xarray (if no one did yet) and uncounts it. */
+static void xzc_wait_consume(struct xzc_device *xdev, struct drm_file *file,
+			     struct xzc_wait *wait)
+{
+	bool consumed;
+
+	xa_lock(&xdev->waits);
+	consumed = __xa_cmpxchg(&xdev->waits, wait->id, wait, NULL, 0) == wait;
+	if (consumed)
+		to_xzc_file(file)->waits--;
+	xa_unlock(&xdev->waits);
+	if (consumed)
+		kref_put(&wait->ref, xzc_wait_release);	/* the xarray's */
+}
+
 int xzc_ioctl_wait_free(struct drm_device *drm, void *data, struct drm_file *file)
 {
 	struct drm_xen_zcopy_dumb_wait_free *req = data;
 	struct xzc_device *xdev = to_xzc_device(drm);
 	struct xzc_wait *wait;
-	bool consumed;
 	long left;
 
-	xa_lock(&xdev->waits);
-	wait = xa_load(&xdev->waits, req->wait_handle);
-	if (wait && (wait->owner != file || !kref_get_unless_zero(&wait->ref)))
-		wait = NULL;
-	xa_unlock(&xdev->waits);
+	wait = xzc_wait_get(xdev, file, req->wait_handle);
 	if (!wait)
 		return -ENOENT;	/* unknown, another file's, or already waited for */
 
@@ -602,15 +628,8 @@ int xzc_ioctl_wait_free(struct drm_device *drm, void *data, struct drm_file *fil
 						    msecs_to_jiffies(req->wait_to_ms));
 	atomic64_dec(&xdev->waiters);
 	/* a successful wait consumes the handle (concurrent waiters all return 0) */
-	if (left > 0) {
-		xa_lock(&xdev->waits);
-		consumed = __xa_cmpxchg(&xdev->waits, wait->id, wait, NULL, 0) == wait;
-		if (consumed)
-			to_xzc_file(file)->waits--;
-		xa_unlock(&xdev->waits);
-		if (consumed)
-			kref_put(&wait->ref, xzc_wait_release);	/* the xarray's */
-	}
+	if (left > 0)
+		xzc_wait_consume(xdev, file, wait);
 	kref_put(&wait->ref, xzc_wait_release);	/* this call's */
 	if (left > 0)
 		return 0;
@@ -648,16 +667,11 @@ int xzc_ioctl_wait_free_fd(struct drm_device *drm, void *data, struct drm_file *
 	struct xzc_device *xdev = to_xzc_device(drm);
 	struct xzc_wait *wait;
 	struct file *filp;
-	bool consumed;
 	int fd;
 
 	if (req->flags || req->pad)
 		return -EINVAL;
-	xa_lock(&xdev->waits);
-	wait = xa_load(&xdev->waits, req->wait_handle);
-	if (wait && (wait->owner != file || !kref_get_unless_zero(&wait->ref)))
-		wait = NULL;
-	xa_unlock(&xdev->waits);
+	wait = xzc_wait_get(xdev, file, req->wait_handle);
 	if (!wait)
 		return -ENOENT;	/* unknown, another file's, or already waited for */
 
@@ -674,13 +688,7 @@ int xzc_ioctl_wait_free_fd(struct drm_device *drm, void *data, struct drm_file *
 	atomic64_inc(&xdev->wait_fds);
 
 	/* the handle becomes the file: consumed, and no longer counted */
-	xa_lock(&xdev->waits);
-	consumed = __xa_cmpxchg(&xdev->waits, wait->id, wait, NULL, 0) == wait;
-	if (consumed)
-		to_xzc_file(file)->waits--;
-	xa_unlock(&xdev->waits);
-	if (consumed)
-		kref_put(&wait->ref, xzc_wait_release);	/* the xarray's */
+	xzc_wait_consume(xdev, file, wait);
 
 	req->fd = fd;
 	fd_install(fd, filp);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run bench`: builds the C side on the host, boots the QEMU-hosted Xen
 # (or, with --host, runs in this Dom0) and runs test/bench/run.ts in Dom0.
-# Results land in bench-results/ (latest.json, samples.json, table.md, chart.svg).
+# Results land in bench-results/ (latest.json, samples.json, table.md, chart.svg;
+# summary.{md,json}: median and spread of the last three runs).
 # XZC_BENCH_CYCLES (default 200), XZC_BENCH_FRAMES (default 30) and XZC_B6_SECONDS
 # (default 10, per B6 run) scale it.
 set -euo pipefail
@@ -19,4 +20,8 @@ export XZC_XEN_EXTRA=${XZC_XEN_EXTRA:-gnttab_max_frames=512 gnttab_max_maptrack_
 cd "$REPO"
 # B6 runs the display backend as deployed: dist/cli.js, built from lib/
 npx tsc -p tsconfig.build.json
-exec bash test/xen/vm run -- node --import tsx test/bench/run.ts
+bash test/xen/vm run -- node --import tsx test/bench/run.ts
+# keep this run for the median of the last three (test/bench/aggregate.ts)
+RUN=$OUT/runs/$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$RUN" && cp bench-results/latest.json bench-results/samples.json "$RUN/"
+node --import tsx test/bench/aggregate.ts 3
