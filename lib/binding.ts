@@ -217,6 +217,11 @@ export interface NativeBinding {
    * waited for then) or WAIT_FREE_FD's (ENOENT: freed and waited for before).
    */
   zcopyRelease(fd: number, handle: number, dmabufFd: number, waitHandle: number): Promise<{ freed: boolean; waitFd: number }>;
+  /** zcopyImport on the calling thread (no pool hand-off; blocks while Xen maps the grants). */
+  zcopyImportSync(fd: number, domid: number, refs: Uint32Array, width: number, height: number, bpp: number,
+    flags?: number): ImportResult;
+  /** zcopyRelease on the calling thread. */
+  zcopyReleaseSync(fd: number, handle: number, dmabufFd: number, waitHandle: number): { freed: boolean; waitFd: number };
   /** WAIT_FREE_FD (this driver's extension): a wait fd that polls readable once the buffer is freed. */
   zcopyWaitFreeFd(fd: number, waitHandle: number): number;
   /** poll(POLLIN) without waiting. */

@@ -114,54 +114,83 @@ Napi::Value FromRefs(const Napi::CallbackInfo& info) {
   return RunBlocking(info.Env(), std::move(job));
 }
 
-// zcopyImport(fd, domid, refs, width, height, bpp, flags)
-//   -> Promise<{ handle, pitch, size, waitHandle, dmabufFd }>
-// FROM_REFS and its PRIME export in one job, the export undone (GEM_CLOSE)
-// when it fails. The refs are checked on the copy the job uses. `size` is the
-// dma-buf's: one page per ref.
-Napi::Value Import(const Napi::CallbackInfo& info) {
-  int fd = ArgFd(info, 0);
-  auto req = std::make_shared<drm_xen_zcopy_dumb_from_refs>();
-  *req = {};
-  req->otherend_id = ArgUint32(info, 1, "domid");
-  req->dumb.width = ArgUint32(info, 3, "width");
-  req->dumb.height = ArgUint32(info, 4, "height");
-  req->dumb.bpp = ArgUint32(info, 5, "bpp");
-  req->dumb.flags = info.Length() > 6 ? ArgUint32(info, 6, "flags") : 0;
-  uint64_t bytes = static_cast<uint64_t>(req->dumb.width) * req->dumb.height * (req->dumb.bpp / 8);
-  auto refs = std::make_shared<std::vector<uint32_t>>(CheckedRefs(info, 2, (bytes + 4095) / 4096));
-  req->num_grefs = static_cast<uint32_t>(refs->size());
-  req->grefs = refs->empty() ? nullptr : refs->data();
-  auto dmabuf = std::make_shared<int>(-1);
-  auto job = std::make_unique<BlockingJob>();
-  BlockingJob* self = job.get();  // lives until the promise settles
-  job->syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS";
-  job->work = [self, fd, req, refs, dmabuf] {
-    if (IoctlRetry(fd, DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS, req.get()) < 0) return errno;
+// One import: the request, its refs (checked), and the exported dma-buf.
+struct ImportWork {
+  drm_xen_zcopy_dumb_from_refs req{};
+  std::vector<uint32_t> refs;
+  int dmabuf = -1;
+  const char* syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS";
+
+  explicit ImportWork(const Napi::CallbackInfo& info) {
+    req.otherend_id = ArgUint32(info, 1, "domid");
+    req.dumb.width = ArgUint32(info, 3, "width");
+    req.dumb.height = ArgUint32(info, 4, "height");
+    req.dumb.bpp = ArgUint32(info, 5, "bpp");
+    req.dumb.flags = info.Length() > 6 ? ArgUint32(info, 6, "flags") : 0;
+    uint64_t bytes = static_cast<uint64_t>(req.dumb.width) * req.dumb.height * (req.dumb.bpp / 8);
+    refs = CheckedRefs(info, 2, (bytes + 4095) / 4096);
+    req.num_grefs = static_cast<uint32_t>(refs.size());
+    req.grefs = refs.empty() ? nullptr : refs.data();
+  }
+  ImportWork(const ImportWork&) = delete;  // req.grefs points into refs
+  ImportWork& operator=(const ImportWork&) = delete;
+
+  // FROM_REFS, then the PRIME export, undone (GEM_CLOSE) when it fails: errno or 0.
+  int Run(int fd) {
+    if (IoctlRetry(fd, DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS, &req) < 0) return errno;
     drm_prime_handle exp{};
-    exp.handle = req->dumb.handle;
+    exp.handle = req.dumb.handle;
     exp.flags = DRM_CLOEXEC | DRM_RDWR;
     if (IoctlRetry(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &exp) < 0) {
       int err = errno;
       drm_gem_close gc{};
-      gc.handle = req->dumb.handle;
+      gc.handle = req.dumb.handle;
       IoctlRetry(fd, DRM_IOCTL_GEM_CLOSE, &gc);  // frees the import
-      self->syscall = "DRM_IOCTL_PRIME_HANDLE_TO_FD";
+      syscall = "DRM_IOCTL_PRIME_HANDLE_TO_FD";
       return err;
     }
-    *dmabuf = exp.fd;
+    dmabuf = exp.fd;
     return 0;
-  };
-  job->resolve = [req, dmabuf](Napi::Env env) -> Napi::Value {
+  }
+
+  // `size` is the dma-buf's: one page per ref.
+  Napi::Value Result(Napi::Env env) const {
     Napi::Object o = Napi::Object::New(env);
-    o.Set("handle", req->dumb.handle);
-    o.Set("pitch", req->dumb.pitch);
-    o.Set("size", static_cast<double>(req->num_grefs) * 4096);
-    o.Set("waitHandle", req->wait_handle);
-    o.Set("dmabufFd", *dmabuf);
+    o.Set("handle", req.dumb.handle);
+    o.Set("pitch", req.dumb.pitch);
+    o.Set("size", static_cast<double>(req.num_grefs) * 4096);
+    o.Set("waitHandle", req.wait_handle);
+    o.Set("dmabufFd", dmabuf);
     return o;
+  }
+};
+
+// zcopyImport(fd, domid, refs, width, height, bpp, flags)
+//   -> Promise<{ handle, pitch, size, waitHandle, dmabufFd }>
+// FROM_REFS and its PRIME export in one pool job. The refs are checked
+// (synchronously) on the copy the job uses.
+Napi::Value Import(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  auto w = std::make_shared<ImportWork>(info);
+  auto job = std::make_unique<BlockingJob>();
+  BlockingJob* self = job.get();  // lives until the promise settles
+  job->syscall = w->syscall;
+  job->work = [self, fd, w] {
+    int err = w->Run(fd);
+    self->syscall = w->syscall;
+    return err;
   };
+  job->resolve = [w](Napi::Env env) { return w->Result(env); };
   return RunBlocking(info.Env(), std::move(job));
+}
+
+// zcopyImportSync(fd, ...): the same on the calling thread (the opt-in
+// synchronous API: no hand-off, the JS thread blocks for the mapping).
+Napi::Value ImportSync(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  ImportWork w(info);
+  if (int err = w.Run(fd)) ThrowErrno(info.Env(), err, w.syscall);
+  return w.Result(info.Env());
 }
 
 // WAIT_FREE_FD: the wait fd, or -errno.
@@ -176,25 +205,28 @@ bool Readable(int fd) {
   return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
-// zcopyRelease(fd, handle, dmabufFd, waitHandle) -> Promise<{ freed, waitFd }>
-// A guest buffer's teardown in one job: GEM_CLOSE of the zcopy handle (0:
-// none to close), the dma-buf fd's close (-1: none; the last close unmaps the
-// grants, inside close(2)), then WAIT_FREE_FD (waitHandle 0: none, the caller
-// has its wait fd already; then freed is false). `freed` when the buffer was
-// freed by then (the wait fd is closed, waitFd -1); otherwise the caller
-// polls waitFd, so no thread waits. Rejects with the GEM_CLOSE error (then
-// nothing is waited for) or WAIT_FREE_FD's (ENOENT: freed and waited for
-// before).
-Napi::Value Release(const Napi::CallbackInfo& info) {
-  int fd = ArgFd(info, 0);
-  uint32_t handle = ArgUint32(info, 1, "handle");
-  int dmabuf = ArgFd(info, 2);  // < 0: none
-  uint32_t waitHandle = ArgUint32(info, 3, "waitHandle");
-  auto waitFd = std::make_shared<int>(-1);
-  auto job = std::make_unique<BlockingJob>();
-  BlockingJob* self = job.get();  // lives until the promise settles
-  job->syscall = "DRM_IOCTL_GEM_CLOSE";
-  job->work = [self, fd, handle, dmabuf, waitHandle, waitFd] {
+// One teardown: GEM_CLOSE of the zcopy handle (0: none to close), the dma-buf
+// fd's close (< 0: none; the last close unmaps the grants, inside close(2)),
+// then WAIT_FREE_FD (waitHandle 0: none, the caller has its wait fd already;
+// then freed is false). freed when the buffer was freed by then (the wait fd
+// is closed); otherwise waitFd polls readable once it is. Fails with the
+// GEM_CLOSE error (nothing is waited for then) or WAIT_FREE_FD's (ENOENT:
+// freed and waited for before).
+struct ReleaseWork {
+  int fd;
+  uint32_t handle;
+  int dmabuf;
+  uint32_t waitHandle;
+  int waitFd = -1;
+  const char* syscall = "DRM_IOCTL_GEM_CLOSE";
+
+  explicit ReleaseWork(const Napi::CallbackInfo& info)
+      : fd(ArgFd(info, 0)),
+        handle(ArgUint32(info, 1, "handle")),
+        dmabuf(ArgFd(info, 2)),
+        waitHandle(ArgUint32(info, 3, "waitHandle")) {}
+
+  int Run() {
     int err = 0;
     if (handle != 0) {
       drm_gem_close gc{};
@@ -202,28 +234,52 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
       if (IoctlRetry(fd, DRM_IOCTL_GEM_CLOSE, &gc) < 0) err = errno;
     }
     if (dmabuf >= 0) close(dmabuf);
+    dmabuf = -1;
     if (err != 0) return err;
-    if (waitHandle == 0) return 0;  // the caller has its wait fd already
-    self->syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD";
+    if (waitHandle == 0) return 0;
+    syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD";
     int w = WaitFreeFd(fd, waitHandle);
     if (w < 0) return -w;
     if (Readable(w)) {
       close(w);
       w = -1;
     }
-    *waitFd = w;
+    waitFd = w;
     return 0;
-  };
-  job->cancel = [dmabuf] {
-    if (dmabuf >= 0) close(dmabuf);  // environment teardown: still close it
-  };
-  job->resolve = [waitFd](Napi::Env env) -> Napi::Value {
+  }
+
+  Napi::Value Result(Napi::Env env) const {
     Napi::Object o = Napi::Object::New(env);
-    o.Set("freed", *waitFd < 0);
-    o.Set("waitFd", *waitFd);
+    o.Set("freed", waitHandle != 0 && waitFd < 0);
+    o.Set("waitFd", waitFd);
     return o;
+  }
+};
+
+// zcopyRelease(fd, handle, dmabufFd, waitHandle) -> Promise<{ freed, waitFd }>
+// A guest buffer's teardown in one pool job (ReleaseWork).
+Napi::Value Release(const Napi::CallbackInfo& info) {
+  auto w = std::make_shared<ReleaseWork>(info);
+  auto job = std::make_unique<BlockingJob>();
+  BlockingJob* self = job.get();
+  job->syscall = w->syscall;
+  job->work = [self, w] {
+    int err = w->Run();
+    self->syscall = w->syscall;
+    return err;
   };
+  job->cancel = [w] {
+    if (w->dmabuf >= 0) close(w->dmabuf);  // environment teardown: still close it
+  };
+  job->resolve = [w](Napi::Env env) { return w->Result(env); };
   return RunBlocking(info.Env(), std::move(job));
+}
+
+// zcopyReleaseSync(...): the same on the calling thread.
+Napi::Value ReleaseSync(const Napi::CallbackInfo& info) {
+  ReleaseWork w(info);
+  if (int err = w.Run()) ThrowErrno(info.Env(), err, w.syscall);
+  return w.Result(info.Env());
 }
 
 // zcopyWaitFreeFd(fd, waitHandle) -> wait fd (WAIT_FREE_FD; never blocks)
@@ -329,6 +385,8 @@ void InitZcopy(Napi::Env env, Napi::Object exports) {
   exports.Set("zcopyFromRefs", Napi::Function::New(env, FromRefs, "zcopyFromRefs"));
   exports.Set("zcopyImport", Napi::Function::New(env, Import, "zcopyImport"));
   exports.Set("zcopyRelease", Napi::Function::New(env, Release, "zcopyRelease"));
+  exports.Set("zcopyImportSync", Napi::Function::New(env, ImportSync, "zcopyImportSync"));
+  exports.Set("zcopyReleaseSync", Napi::Function::New(env, ReleaseSync, "zcopyReleaseSync"));
   exports.Set("zcopyWaitFreeFd", Napi::Function::New(env, WaitFreeFdCall, "zcopyWaitFreeFd"));
   exports.Set("fdReadable", Napi::Function::New(env, FdReadable, "fdReadable"));
   exports.Set("zcopyToRefs", Napi::Function::New(env, ToRefs, "zcopyToRefs"));

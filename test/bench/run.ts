@@ -113,7 +113,20 @@ async function nodeCycles(refs: Uint32Array, pages: number, n: number): Promise<
   }
   return times;
 }
-const b1: Record<string, { node_ms: Summary; c_ms: Summary; ratio: number }> = {};
+/** The same cycle through the opt-in synchronous API: no hand-off to the addon's pool. */
+function nodeSyncCycles(refs: Uint32Array, pages: number, n: number): number[] {
+  const { w, h } = geometryOf(pages);
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    const buf = zc.importGuestBufferSync({ domid: guest.domid, refs, width: w, height: h, bpp: 32 });
+    vgem.importDmaBuf(buf.dmabuf);
+    if (buf.closeSync() !== 'freed') throw new Error('B1: a sync cycle left its buffer held');
+    times.push(performance.now() - s);
+  }
+  return times;
+}
+const b1: Record<string, { node_ms: Summary; node_sync_ms: Summary; c_ms: Summary; ratio: number; ratio_sync: number }> = {};
 const lagNode = monitorEventLoopDelay({ resolution: 10 });
 const lagC = monitorEventLoopDelay({ resolution: 10 });
 const idleDuringB1 = idleProbe();
@@ -124,8 +137,10 @@ for (const pages of [1, 16, FRAME_PAGES]) {
   const cArgs = (n: number) => ['cycle', String(guest.domid), file, String(w), String(h), String(n)];
   log(`B1 ${pages} pages: warm-up, then ${CYCLES} cycles each of Node and C, alternated in blocks of 20`);
   await nodeCycles(refs, pages, 5);
+  nodeSyncCycles(refs, pages, 5);
   await runC(cArgs(5));
   const node: number[] = [];
+  const nodeSync: number[] = [];
   const c: number[] = [];
   for (let done = 0; done < CYCLES; done += 20) {
     lagNode.enable();
@@ -134,20 +149,33 @@ for (const pages of [1, 16, FRAME_PAGES]) {
     lagC.enable();
     c.push(...(await runC(cArgs(20))));
     lagC.disable();
+    // the sync path blocks the loop by design: its delay is not B4's
+    nodeSync.push(...nodeSyncCycles(refs, pages, 20));
   }
   keep(`B1.node.${pages}`, node);
+  keep(`B1.node_sync.${pages}`, nodeSync);
   keep(`B1.c.${pages}`, c);
-  b1[pages] = { node_ms: summarize(node), c_ms: summarize(c), ratio: ratio(summarize(node), summarize(c)) };
-  log(`B1 ${pages} pages: Node/C = ${b1[pages]!.ratio}`);
+  const [sn, ss, sc] = [summarize(node), summarize(nodeSync), summarize(c)];
+  b1[pages] = { node_ms: sn, node_sync_ms: ss, c_ms: sc, ratio: ratio(sn, sc), ratio_sync: ratio(ss, sc) };
+  log(`B1 ${pages} pages: Node/C = ${b1[pages]!.ratio} (async), ${b1[pages]!.ratio_sync} (sync)`);
 }
 const idleB1 = await idleDuringB1.stop();
 const b1Ratio = b1[FRAME_PAGES]!.ratio;
 const b1ByPages = Object.fromEntries(Object.entries(b1).map(([k, v]) => [k, v.ratio]));
-results.B1 = { ratio: b1Ratio, ratio_by_pages: b1ByPages, detail: b1, cycles: CYCLES, node_ms: b1[FRAME_PAGES]!.node_ms, c_ms: b1[FRAME_PAGES]!.c_ms };
+const b1SyncByPages = Object.fromEntries(Object.entries(b1).map(([k, v]) => [k, v.ratio_sync]));
+results.B1 = {
+  ratio: b1Ratio, ratio_by_pages: b1ByPages, ratio_sync: b1[FRAME_PAGES]!.ratio_sync, ratio_sync_by_pages: b1SyncByPages,
+  detail: b1, cycles: CYCLES, node_ms: b1[FRAME_PAGES]!.node_ms, c_ms: b1[FRAME_PAGES]!.c_ms,
+};
 rows.push({
-  id: 'B1', what: 'Node/C per import cycle (FROM_REFS + export + vgem import + teardown + WAIT_FREE), by pages',
+  id: 'B1', what: 'Node/C per import cycle (FROM_REFS + export + vgem import + teardown + wait), async API; by pages',
   result: Object.entries(b1).map(([k, v]) => `${k}: ${v.ratio} (Node ${v.node_ms.median.toFixed(2)} ms, C ${v.c_ms.median.toFixed(2)} ms)`).join('; '),
   goal: '≤ 1.05 at 2025, ≤ 1.2 at 1', met: b1Ratio <= 1.05 && b1ByPages[1]! <= 1.2,
+});
+rows.push({
+  id: 'B1s', what: 'the same through the synchronous API (importGuestBufferSync, closeSync)',
+  result: Object.entries(b1).map(([k, v]) => `${k}: ${v.ratio_sync} (Node ${v.node_sync_ms.median.toFixed(2)} ms)`).join('; '),
+  goal: '≤ 1.05 at 2025, ≤ 1.2 at 1', met: b1SyncByPages[FRAME_PAGES]! <= 1.05 && b1SyncByPages[1]! <= 1.2,
 });
 const b4DuringB1 = { backend: lagOf(lagNode), c_blocks: lagOf(lagC), idle: idleB1 };
 
@@ -356,6 +384,8 @@ writeFileSync(join(out, 'chart.svg'), barChartSvg('xen-zcopy benchmarks (QEMU TC
   { label: 'B6 Dom0 CPU, copy / zero copy', value: b6.ratio_dom0_cpu, goal: 20 },
   { label: 'B1 Node / C, 2025 pages', value: b1Ratio, goal: 1.05 },
   { label: 'B1 Node / C, 1 page', value: b1ByPages[1]!, goal: 1.2 },
+  { label: 'B1 Node sync / C, 2025 pages', value: b1SyncByPages[FRAME_PAGES]!, goal: 1.05 },
+  { label: 'B1 Node sync / C, 1 page', value: b1SyncByPages[1]!, goal: 1.2 },
   { label: 'B2 memcpy / zero copy (CPU)', value: b2.ratio_memcpy, goal: 20 },
   { label: 'B2 GRANT_COPY / zero copy (CPU)', value: b2.ratio_grant_copy, goal: 20 },
   ...Object.entries(b3).map(([k, v]) => ({ label: `B3 C import / C gntdev, ${k} pages`, value: v.ratio, goal: 1.2 })),

@@ -131,6 +131,31 @@ describe('GuestBuffer lifetime', () => {
     expect(fake.open.size).toBe(1); // only the device
   });
 
+  it('the synchronous API: importGuestBufferSync and closeSync, same checks and order, held buffers waited for by released()', async () => {
+    const { fake, dev } = setup();
+    expect(() => dev.importGuestBufferSync({ ...small, refs: Uint32Array.of(0) })).toThrow(ValidationError);
+    fake.failNext.set('handleToFd', 'EIO');
+    expect(() => dev.importGuestBufferSync(small)).toThrow(expect.objectContaining({ code: 'EIO', syscall: 'DRM_IOCTL_PRIME_HANDLE_TO_FD' }));
+    expect(fake.handles(dev.fd)).toEqual([]);
+    const buf = dev.importGuestBufferSync(small);
+    expect(buf.dmabuf.size).toBe(4096);
+    expect(buf.closeSync()).toBe('freed');
+    expect(buf.closeSync()).toBe('already-freed');
+    await expect(buf.close()).resolves.toBe('freed');
+    // held elsewhere: closeSync says so, released() waits without a thread
+    const held = dev.importGuestBufferSync(small);
+    fake.waitResult = 'hang';
+    expect(held.closeSync()).toBe('held');
+    expect(held.closeSync()).toBe('held');
+    const waiting = held.released({ timeoutMs: 5000 });
+    fake.freeAll();
+    await expect(waiting).resolves.toBe('freed');
+    await expect(held.close()).resolves.toBe('already-freed');
+    expect(fake.open.size).toBe(1);
+    await dev.close();
+    expect(() => dev.importGuestBufferSync(small)).toThrow(/closed/);
+  });
+
   it('falls back to the blocking WAIT_FREE when the module has no WAIT_FREE_FD', async () => {
     const { fake, dev } = setup();
     const buf = await dev.importGuestBuffer(small);

@@ -170,6 +170,9 @@ export function fakeBinding(): Fake {
       return { handle: h, pitch: (width * bpp) / 8, size: (width * height * bpp) / 8, waitHandle: 7 };
     },
     async zcopyImport(fd, domid, refs, width, height, bpp) {
+      return b.zcopyImportSync!(fd, domid, refs, width, height, bpp);
+    },
+    zcopyImportSync(fd, domid, refs, width, height, bpp) {
       // the addon's checks, on its copy: count, 0, repeats
       const need = Math.ceil((width * height * bpp) / 8 / 4096);
       const bad = refs.length < need ? 'too few' : refs.findIndex((r, i) => r === 0 || refs.indexOf(r) < i);
@@ -191,6 +194,9 @@ export function fakeBinding(): Fake {
       return { handle: h, pitch: (width * bpp) / 8, size: refs.length * 4096, waitHandle: 7, dmabufFd: newFd(obj) };
     },
     async zcopyRelease(fd, handle, dmabufFd, waitHandle) {
+      return b.zcopyReleaseSync!(fd, handle, dmabufFd, waitHandle);
+    },
+    zcopyReleaseSync(fd, handle, dmabufFd, waitHandle) {
       const f = file(fd, 'DRM_IOCTL_GEM_CLOSE');
       let gemErr: unknown;
       if (handle !== 0) {

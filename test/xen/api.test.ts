@@ -190,6 +190,34 @@ describe('TypeScript API (real devices)', () => {
     await guest.unshare(shared.id);
   });
 
+  it('the synchronous API maps, exports and tears down a real guest buffer with no pool job', async () => {
+    const shared = await guest.share({ pages: 64, seed: 21 });
+    const jobs = native().poolStats().outstanding;
+    const buf = zc.importGuestBufferSync({ domid: guest.domid, refs: shared.refs, width: 128, height: 128, bpp: 32 });
+    expect(buf.dmabuf.size).toBe(64 * 4096);
+    vgem.importDmaBuf(buf.dmabuf);
+    {
+      using view = buf.dmabuf.map('read');
+      expect(firstMismatch(new Uint32Array(view.toBuffer().buffer), 21)).toBe(-1);
+    }
+    expect(native().poolStats().outstanding).toBe(jobs);
+    expect(buf.closeSync()).toBe('freed');
+    expect(zcopyStats()).toMatchObject({ live_objects: 0, mapped_foreign_pages: 0, wait_fds: 0 });
+    // held by a dup: 'held', then released() waits on the wait fd
+    const held = zc.importGuestBufferSync({ domid: guest.domid, refs: shared.refs, width: 128, height: 128, bpp: 32 });
+    const dup = held.dmabuf.dup();
+    expect(held.closeSync()).toBe('held');
+    expect(zcopyStats().wait_fds).toBe(1);
+    const waiting = held.released({ timeoutMs: 10_000 });
+    await dup.close();
+    await expect(waiting).resolves.toBe('freed');
+    expect(zcopyStats()).toMatchObject({ live_objects: 0, mapped_foreign_pages: 0, wait_fds: 0 });
+    // bad refs: a ValidationError from the addon's check, nothing mapped
+    expect(() => zc.importGuestBufferSync({ domid: guest.domid, refs: Uint32Array.of(shared.refs[0]!, shared.refs[0]!), width: 1024, height: 2, bpp: 32 }))
+      .toThrow(ValidationError);
+    await guest.unshare(shared.id);
+  });
+
   it('keeps the event loop free while 16 waits are pending', async () => {
     const shared = await guest.share({ pages: 16, seed: 5 });
     const bufs: GuestBuffer[] = [];
