@@ -7,10 +7,10 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 
 import { native } from '../../lib/binding.js';
-import { DrmDevice, GrantMapper, type GuestBuffer, ZeroCopyDevice } from '../../lib/index.js';
+import { type DmaBuf, DrmDevice, GrantMapper, type GuestBuffer, ZeroCopyDevice } from '../../lib/index.js';
 import { DomU, type SharedBuffer } from '../xen/fixture.js';
 import { runB6 } from './b6.js';
 import { barChartSvg, markdownTable, type Row } from './report.js';
@@ -57,11 +57,11 @@ const keep = (name: string, xs: number[]) => {
  */
 function idleProbe(): { stop(): Promise<{ p50_ms: number; p99_ms: number; n: number }> } {
   const child = spawn(process.execPath, ['-e', `
-    const h = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 10 });
-    h.enable();
+    const h = require('node:perf_hooks').createHistogram();
+    const stop = (${sampleInto.toString()})(h);
     process.stdin.resume();
     process.stdin.on('end', () => {
-      h.disable();
+      stop();
       console.log(JSON.stringify({ p50_ms: h.percentile(50) / 1e6, p99_ms: h.percentile(99) / 1e6, n: h.count }));
     });`], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
@@ -75,7 +75,34 @@ function idleProbe(): { stop(): Promise<{ p50_ms: number; p99_ms: number; n: num
     },
   };
 }
-const lagOf = (h: ReturnType<typeof monitorEventLoopDelay>) => ({ p50_ms: h.percentile(50) / 1e6, p99_ms: h.percentile(99) / 1e6, n: h.count });
+const lagOf = (h: RecordableHistogram) => ({ p50_ms: h.percentile(50) / 1e6, p99_ms: h.percentile(99) / 1e6, n: h.count });
+
+/**
+ * Event-loop delay sampling: a 10 ms interval timer recording the time
+ * between its ticks (10 ms when the loop is free) into `into`. Started and
+ * stopped around each block (Node's monitorEventLoopDelay, disabled and
+ * enabled again, records the whole gap as one delay, which charged C's and
+ * the sync path's blocks to the async path). The idle probe runs this same
+ * function. Values in ns.
+ */
+function sampleInto(into: RecordableHistogram): () => void {
+  let prev = process.hrtime.bigint();
+  const t = setInterval(() => {
+    const now = process.hrtime.bigint();
+    into.record(Number(now - prev));
+    prev = now;
+  }, 10);
+  return () => clearInterval(t);
+}
+
+async function monitored<T>(into: RecordableHistogram, fn: () => Promise<T>): Promise<T> {
+  const stop = sampleInto(into);
+  try {
+    return await fn();
+  } finally {
+    stop();
+  }
+}
 
 function cpuNow(): { proc: number; dom0: number } {
   const u = process.cpuUsage();
@@ -127,8 +154,8 @@ function nodeSyncCycles(refs: Uint32Array, pages: number, n: number): number[] {
   return times;
 }
 const b1: Record<string, { node_ms: Summary; node_sync_ms: Summary; c_ms: Summary; ratio: number; ratio_sync: number }> = {};
-const lagNode = monitorEventLoopDelay({ resolution: 10 });
-const lagC = monitorEventLoopDelay({ resolution: 10 });
+const lagNode = createHistogram();
+const lagC = createHistogram();
 const idleDuringB1 = idleProbe();
 for (const pages of [1, 16, FRAME_PAGES]) {
   const refs = frame.refs.subarray(0, pages);
@@ -143,12 +170,8 @@ for (const pages of [1, 16, FRAME_PAGES]) {
   const nodeSync: number[] = [];
   const c: number[] = [];
   for (let done = 0; done < CYCLES; done += 20) {
-    lagNode.enable();
-    node.push(...(await nodeCycles(refs, pages, 20)));
-    lagNode.disable();
-    lagC.enable();
-    c.push(...(await runC(cArgs(20))));
-    lagC.disable();
+    node.push(...(await monitored(lagNode, () => nodeCycles(refs, pages, 20))));
+    c.push(...(await monitored(lagC, () => runC(cArgs(20)))));
     // the sync path blocks the loop by design: its delay is not B4's
     nodeSync.push(...nodeSyncCycles(refs, pages, 20));
   }
@@ -266,21 +289,21 @@ rows.push({ id: 'B3', what: 'kernel cost: C FROM_REFS + export + teardown / C gn
 
 // ---- B4: event-loop delay of the backend process against an idle Node process ----------------
 log('B4: event-loop delay with 16 pending WAIT_FREEs, against an idle Node process');
-const holders = [];
-const pending = [];
+const holders: DmaBuf[] = [];
+const pending: GuestBuffer[] = [];
 for (let i = 0; i < 16; i++) {
   const gb = await zc.importGuestBuffer({ domid: guest.domid, refs: frame.refs.subarray(i, i + 1), width: 32, height: 32, bpp: 32 });
   holders.push(gb.dmabuf.dup());
   pending.push(gb);
 }
 const idle16 = idleProbe();
-const lag16 = monitorEventLoopDelay({ resolution: 10 });
-lag16.enable();
-const closing = pending.map((gb) => gb.close({ timeoutMs: 3000 }).catch(() => 'timeout'));
-await new Promise((r) => setTimeout(r, 2000));
-for (const h of holders) void h.close();
-await Promise.all(closing);
-lag16.disable();
+const lag16 = createHistogram();
+await monitored(lag16, async () => {
+  const closing = pending.map((gb) => gb.close({ timeoutMs: 3000 }).catch(() => 'timeout'));
+  await new Promise((r) => setTimeout(r, 2000));
+  for (const h of holders) void h.close();
+  await Promise.all(closing);
+});
 const b4 = {
   resolution_ms: 10,
   waits16: { backend: lagOf(lag16), idle: await idle16.stop() },
