@@ -55,23 +55,29 @@ const keep = (name: string, xs: number[]) => {
  * delay at the same resolution: the VM's scheduling noise, measured in the
  * same window as the backend's.
  */
-function idleProbe(): { stop(): Promise<{ p50_ms: number; p99_ms: number; n: number }> } {
+async function idleProbe(): Promise<{ stop(): Promise<{ p50_ms: number; p99_ms: number; n: number }> }> {
   const child = spawn(process.execPath, ['-e', `
     const h = require('node:perf_hooks').createHistogram();
     const stop = (${sampleInto.toString()})(h);
+    console.log('ready');
     process.stdin.resume();
     process.stdin.on('end', () => {
       stop();
       console.log(JSON.stringify({ p50_ms: h.percentile(50) / 1e6, p99_ms: h.percentile(99) / 1e6, n: h.count }));
     });`], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  // Node starts slowly under TCG: the window opens once the probe samples
+  const ready = new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.includes('ready\n')) resolve();
+  }));
   const done = new Promise<void>((r) => child.on('exit', () => r()));
+  await ready;
   return {
     async stop() {
       child.stdin.end();
       await done;
-      return JSON.parse(out) as { p50_ms: number; p99_ms: number; n: number };
+      return JSON.parse(out.slice(out.indexOf('ready\n') + 6)) as { p50_ms: number; p99_ms: number; n: number };
     },
   };
 }
@@ -156,7 +162,7 @@ function nodeSyncCycles(refs: Uint32Array, pages: number, n: number): number[] {
 const b1: Record<string, { node_ms: Summary; node_sync_ms: Summary; c_ms: Summary; ratio: number; ratio_sync: number }> = {};
 const lagNode = createHistogram();
 const lagC = createHistogram();
-const idleDuringB1 = idleProbe();
+const idleDuringB1 = await idleProbe();
 for (const pages of [1, 16, FRAME_PAGES]) {
   const refs = frame.refs.subarray(0, pages);
   const { w, h } = geometryOf(pages);
@@ -296,7 +302,7 @@ for (let i = 0; i < 16; i++) {
   holders.push(gb.dmabuf.dup());
   pending.push(gb);
 }
-const idle16 = idleProbe();
+const idle16 = await idleProbe();
 const lag16 = createHistogram();
 await monitored(lag16, async () => {
   const closing = pending.map((gb) => gb.close({ timeoutMs: 3000 }).catch(() => 'timeout'));
