@@ -1,11 +1,14 @@
 /**
  * Median and spread of the key figures over the last N `npm run bench` runs
- * (bench.sh keeps each run's latest.json and samples.json under
- * .cache/bench/runs/<time>/). Writes bench-results/summary.{json,md}.
+ * (bench.sh keeps each x86-64 run's latest.json and samples.json under
+ * .cache/bench/runs/<time>/, each arm64 run's arm64.json and
+ * samples-arm64.json under .cache/bench/runs-arm64/<time>/). Writes
+ * bench-results/summary.{json,md}, and puts the newest arm64 run in
+ * bench-results/ and under `arm64` in latest.json.
  *
  *   node --import tsx test/bench/aggregate.ts [N=3]
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const repo = join(import.meta.dirname, '..', '..');
@@ -13,13 +16,33 @@ const runsDir = join(repo, '.cache', 'bench', 'runs');
 const n = Number(process.argv[2] ?? 3);
 
 type Json = Record<string, unknown>;
-const runs = (existsSync(runsDir) ? readdirSync(runsDir).sort() : [])
-  .filter((d) => existsSync(join(runsDir, d, 'latest.json')))
-  .slice(-n)
-  .map((d) => ({ id: d, r: JSON.parse(readFileSync(join(runsDir, d, 'latest.json'), 'utf8')) as Json }));
-if (runs.length === 0) {
+const out = join(repo, 'bench-results');
+
+/** The last n runs under dir that hold file, oldest first. */
+function lastRuns(dir: string, file: string) {
+  return (existsSync(dir) ? readdirSync(dir).sort() : [])
+    .filter((d) => existsSync(join(dir, d, file)))
+    .slice(-n)
+    .map((d) => ({ id: d, dir: join(dir, d), r: JSON.parse(readFileSync(join(dir, d, file), 'utf8')) as Json }));
+}
+const runs = lastRuns(runsDir, 'latest.json');
+const armRuns = lastRuns(join(repo, '.cache', 'bench', 'runs-arm64'), 'arm64.json');
+if (runs.length === 0 && armRuns.length === 0) {
   console.error(`no runs under ${runsDir}: run npm run bench first`);
   process.exit(1);
+}
+
+// latest.json (the newest x86-64 run, as the harness copied it) gets the newest arm64 run
+const newestArm = armRuns.at(-1);
+if (newestArm) {
+  mkdirSync(out, { recursive: true });
+  for (const f of ['arm64.json', 'samples-arm64.json']) copyFileSync(join(newestArm.dir, f), join(out, f));
+  const latest = join(out, 'latest.json');
+  if (existsSync(latest)) {
+    const l = JSON.parse(readFileSync(latest, 'utf8')) as Json;
+    l.arm64 = { run: newestArm.id, ...newestArm.r };
+    writeFileSync(latest, `${JSON.stringify(l, null, 2)}\n`);
+  }
 }
 
 /** Value at a dotted path, or undefined. */
@@ -46,6 +69,11 @@ const figures: Figure[] = [
   { key: 'B6.fps_copy', what: 'B6 guest fps, copy mode (1080p)', goal: '–', ok: () => true },
 ];
 
+/** On arm64 (bench.sh's arm64 step: B1 and B3 only), the same goals. */
+const armFigures: Figure[] = figures
+  .filter((f) => f.key.startsWith('B1.') || f.key.startsWith('B3.'))
+  .map((f) => ({ ...f, what: `arm64: ${f.what}` }));
+
 function fpsCopy(): number {
   return median(runs.map((x) => at(x.r, 'B6.fps_copy')).filter((v): v is number => typeof v === 'number'));
 }
@@ -56,24 +84,30 @@ function median(xs: number[]): number {
 }
 const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
 
-const summary: Json = { runs: runs.map((x) => x.id) };
-const lines = [
-  `Median over ${runs.length} run(s) (${runs.map((x) => x.id).join(', ')}), [min – max]:`,
-  '',
-  '| figure | median | spread [min – max] | goal | met |',
-  '|---|---|---|---|---|',
-];
-for (const f of figures) {
-  const vals = runs.map((x) => at(x.r, f.key)).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
-  if (vals.length === 0) continue;
-  const m = median(vals);
-  summary[f.key] = { median: m, min: Math.min(...vals), max: Math.max(...vals), values: vals };
-  const met = f.goal === '–' ? '–' : f.ok(m) ? 'yes' : 'no';
-  lines.push(`| ${f.what} | ${fmt(m)} | ${fmt(Math.min(...vals))} – ${fmt(Math.max(...vals))} | ${f.goal} | ${met} |`);
+const summary: Json = { runs: runs.map((x) => x.id), arm64_runs: armRuns.map((x) => x.id) };
+const lines: string[] = [];
+function table(set: typeof runs, figs: Figure[], title: string, keyPrefix: string): void {
+  if (set.length === 0) return;
+  lines.push(
+    `${title}: median over ${set.length} run(s) (${set.map((x) => x.id).join(', ')}), [min – max]:`,
+    '',
+    '| figure | median | spread [min – max] | goal | met |',
+    '|---|---|---|---|---|',
+  );
+  for (const f of figs) {
+    const vals = set.map((x) => at(x.r, f.key)).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+    if (vals.length === 0) continue;
+    const m = median(vals);
+    summary[keyPrefix + f.key] = { median: m, min: Math.min(...vals), max: Math.max(...vals), values: vals };
+    const met = f.goal === '–' ? '–' : f.ok(m) ? 'yes' : 'no';
+    lines.push(`| ${f.what} | ${fmt(m)} | ${fmt(Math.min(...vals))} – ${fmt(Math.max(...vals))} | ${f.goal} | ${met} |`);
+  }
+  lines.push('');
 }
+table(runs, figures, 'x86-64 (PV Dom0)', '');
+table(armRuns, armFigures, 'arm64 (auto-translated Dom0)', 'arm64.');
 const limits = runs.map((x) => at(x.r, 'B5.first_limit')).filter((v) => typeof v === 'string');
-if (limits.length) lines.push('', `B5 first limit (last run): ${String(limits.at(-1))}`);
-const out = join(repo, 'bench-results');
+if (limits.length) lines.push(`B5 first limit (last run): ${String(limits.at(-1))}`);
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
 writeFileSync(join(out, 'summary.md'), `${lines.join('\n')}\n`);

@@ -4,111 +4,23 @@
  * absolute TCG times. Writes $XZC_OUT/bench-results/{latest.json, table.md,
  * chart.svg}; the harness copies them to bench-results/.
  */
-import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import { createHistogram } from 'node:perf_hooks';
 
 import { native } from '../../lib/binding.js';
 import { type DmaBuf, DrmDevice, GrantMapper, type GuestBuffer, ZeroCopyDevice } from '../../lib/index.js';
 import { DomU, type SharedBuffer } from '../xen/fixture.js';
+import { FRAME_H as H, FRAME_PAGES, FRAME_W as W, runB1 } from './b1.js';
+import { runB3 } from './b3.js';
 import { runB6 } from './b6.js';
+import { idleProbe, lagOf, log, monitored, outDir as out, Samples } from './common.js';
 import { barChartSvg, markdownTable, type Row } from './report.js';
-import { ratio, summarize, type Summary } from './stats.js';
 
-const out = join(process.env.XZC_OUT ?? '.', 'bench-results');
-const zcbench = process.env.XZC_ZCBENCH ?? '';
 const CYCLES = Number(process.env.XZC_BENCH_CYCLES ?? 200);
 const FRAMES = Number(process.env.XZC_BENCH_FRAMES ?? 30);
-const W = 1920;
-const H = 1080;
-const FRAME_PAGES = (W * H * 4) / 4096;
-const t0 = performance.now();
-const log = (m: string) => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${m}`);
-
+const samples = new Samples();
 mkdirSync(out, { recursive: true });
-const ms = (s: Summary) => `${s.median.toFixed(2)} ms (p10 ${s.p10.toFixed(2)}, p90 ${s.p90.toFixed(2)}, n ${s.n})`;
-
-function refsFile(refs: Uint32Array, name: string): string {
-  const f = join('/tmp', name);
-  writeFileSync(f, `${Array.from(refs).join('\n')}\n`);
-  return f;
-}
-
-/** Runs zcbench (ms per cycle). Asynchronous: the event loop, and the delay monitor, run on meanwhile. */
-function runC(args: string[]): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    execFile(zcbench, args, { encoding: 'utf8', maxBuffer: 1 << 24 }, (err, stdout) =>
-      err ? reject(err) : resolve(stdout.trim().split('\n').map((l) => Number(l) / 1e6)));
-  });
-}
-
-/** Raw samples, kept next to the summaries (bench-results/samples-*.json). */
-const samples: Record<string, number[]> = {};
-const keep = (name: string, xs: number[]) => {
-  samples[name] = xs.map((x) => Math.round(x * 1e4) / 1e4);
-  return xs;
-};
-
-/**
- * A second Node process that does nothing but measure its own event-loop
- * delay at the same resolution: the VM's scheduling noise, measured in the
- * same window as the backend's.
- */
-async function idleProbe(): Promise<{ stop(): Promise<{ p50_ms: number; p99_ms: number; n: number }> }> {
-  const child = spawn(process.execPath, ['-e', `
-    const h = require('node:perf_hooks').createHistogram();
-    const stop = (${sampleInto.toString()})(h);
-    console.log('ready');
-    process.stdin.resume();
-    process.stdin.on('end', () => {
-      stop();
-      console.log(JSON.stringify({ p50_ms: h.percentile(50) / 1e6, p99_ms: h.percentile(99) / 1e6, n: h.count }));
-    });`], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let out = '';
-  // Node starts slowly under TCG: the window opens once the probe samples
-  const ready = new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    if (out.includes('ready\n')) resolve();
-  }));
-  const done = new Promise<void>((r) => child.on('exit', () => r()));
-  await ready;
-  return {
-    async stop() {
-      child.stdin.end();
-      await done;
-      return JSON.parse(out.slice(out.indexOf('ready\n') + 6)) as { p50_ms: number; p99_ms: number; n: number };
-    },
-  };
-}
-const lagOf = (h: RecordableHistogram) => ({ p50_ms: h.percentile(50) / 1e6, p99_ms: h.percentile(99) / 1e6, n: h.count });
-
-/**
- * Event-loop delay sampling: a 10 ms interval timer recording the time
- * between its ticks (10 ms when the loop is free) into `into`. Started and
- * stopped around each block (Node's monitorEventLoopDelay, disabled and
- * enabled again, records the whole gap as one delay, which charged C's and
- * the sync path's blocks to the async path). The idle probe runs this same
- * function. Values in ns.
- */
-function sampleInto(into: RecordableHistogram): () => void {
-  let prev = process.hrtime.bigint();
-  const t = setInterval(() => {
-    const now = process.hrtime.bigint();
-    into.record(Number(now - prev));
-    prev = now;
-  }, 10);
-  return () => clearInterval(t);
-}
-
-async function monitored<T>(into: RecordableHistogram, fn: () => Promise<T>): Promise<T> {
-  const stop = sampleInto(into);
-  try {
-    return await fn();
-  } finally {
-    stop();
-  }
-}
 
 function cpuNow(): { proc: number; dom0: number } {
   const u = process.cpuUsage();
@@ -127,86 +39,12 @@ const results: Record<string, unknown> = {
 };
 const rows: Row[] = [];
 
-// ---- B1: Node vs C, the same import/teardown cycle, by size ---------------------------------
-// 1 and 16 pages: 1024 x pages x 32 bpp; 2025 pages: a 1080p frame. An
-// event-loop delay monitor runs during both Node's and C's blocks (C runs as
-// a child while the loop idles), so both pay for its timer; an idle Node
-// process measures the VM's own noise meanwhile (B4's baseline).
+// ---- B1: Node vs C, the same import/teardown cycle, by size (b1.ts) -----------------------
 const frame = await guest.share({ pages: FRAME_PAGES, seed: 1 });
-const geometryOf = (pages: number) => (pages === FRAME_PAGES ? { w: W, h: H } : { w: 1024, h: pages });
-async function nodeCycles(refs: Uint32Array, pages: number, n: number): Promise<number[]> {
-  const { w, h } = geometryOf(pages);
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = performance.now();
-    const buf = await zc.importGuestBuffer({ domid: guest.domid, refs, width: w, height: h, bpp: 32 });
-    vgem.importDmaBuf(buf.dmabuf);
-    await buf.close();
-    times.push(performance.now() - s);
-  }
-  return times;
-}
-/** The same cycle through the opt-in synchronous API: no hand-off to the addon's pool. */
-function nodeSyncCycles(refs: Uint32Array, pages: number, n: number): number[] {
-  const { w, h } = geometryOf(pages);
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = performance.now();
-    const buf = zc.importGuestBufferSync({ domid: guest.domid, refs, width: w, height: h, bpp: 32 });
-    vgem.importDmaBuf(buf.dmabuf);
-    if (buf.closeSync() !== 'freed') throw new Error('B1: a sync cycle left its buffer held');
-    times.push(performance.now() - s);
-  }
-  return times;
-}
-const b1: Record<string, { node_ms: Summary; node_sync_ms: Summary; c_ms: Summary; ratio: number; ratio_sync: number }> = {};
-const lagNode = createHistogram();
-const lagC = createHistogram();
-const idleDuringB1 = await idleProbe();
-for (const pages of [1, 16, FRAME_PAGES]) {
-  const refs = frame.refs.subarray(0, pages);
-  const { w, h } = geometryOf(pages);
-  const file = refsFile(refs, `b1-${pages}.refs`);
-  const cArgs = (n: number) => ['cycle', String(guest.domid), file, String(w), String(h), String(n)];
-  log(`B1 ${pages} pages: warm-up, then ${CYCLES} cycles each of Node and C, alternated in blocks of 20`);
-  await nodeCycles(refs, pages, 5);
-  nodeSyncCycles(refs, pages, 5);
-  await runC(cArgs(5));
-  const node: number[] = [];
-  const nodeSync: number[] = [];
-  const c: number[] = [];
-  for (let done = 0; done < CYCLES; done += 20) {
-    node.push(...(await monitored(lagNode, () => nodeCycles(refs, pages, 20))));
-    c.push(...(await monitored(lagC, () => runC(cArgs(20)))));
-    // the sync path blocks the loop by design: its delay is not B4's
-    nodeSync.push(...nodeSyncCycles(refs, pages, 20));
-  }
-  keep(`B1.node.${pages}`, node);
-  keep(`B1.node_sync.${pages}`, nodeSync);
-  keep(`B1.c.${pages}`, c);
-  const [sn, ss, sc] = [summarize(node), summarize(nodeSync), summarize(c)];
-  b1[pages] = { node_ms: sn, node_sync_ms: ss, c_ms: sc, ratio: ratio(sn, sc), ratio_sync: ratio(ss, sc) };
-  log(`B1 ${pages} pages: Node/C = ${b1[pages]!.ratio} (async), ${b1[pages]!.ratio_sync} (sync)`);
-}
-const idleB1 = await idleDuringB1.stop();
-const b1Ratio = b1[FRAME_PAGES]!.ratio;
-const b1ByPages = Object.fromEntries(Object.entries(b1).map(([k, v]) => [k, v.ratio]));
-const b1SyncByPages = Object.fromEntries(Object.entries(b1).map(([k, v]) => [k, v.ratio_sync]));
-results.B1 = {
-  ratio: b1Ratio, ratio_by_pages: b1ByPages, ratio_sync: b1[FRAME_PAGES]!.ratio_sync, ratio_sync_by_pages: b1SyncByPages,
-  detail: b1, cycles: CYCLES, node_ms: b1[FRAME_PAGES]!.node_ms, c_ms: b1[FRAME_PAGES]!.c_ms,
-};
-rows.push({
-  id: 'B1', what: 'Node/C per import cycle (FROM_REFS + export + vgem import + teardown + wait), async API; by pages',
-  result: Object.entries(b1).map(([k, v]) => `${k}: ${v.ratio} (Node ${v.node_ms.median.toFixed(2)} ms, C ${v.c_ms.median.toFixed(2)} ms)`).join('; '),
-  goal: '≤ 1.05 at 2025, ≤ 1.2 at 1', met: b1Ratio <= 1.05 && b1ByPages[1]! <= 1.2,
-});
-rows.push({
-  id: 'B1s', what: 'the same through the synchronous API (importGuestBufferSync, closeSync)',
-  result: Object.entries(b1).map(([k, v]) => `${k}: ${v.ratio_sync} (Node ${v.node_sync_ms.median.toFixed(2)} ms)`).join('; '),
-  goal: '≤ 1.05 at 2025, ≤ 1.2 at 1', met: b1SyncByPages[FRAME_PAGES]! <= 1.05 && b1SyncByPages[1]! <= 1.2,
-});
-const b4DuringB1 = { backend: lagOf(lagNode), c_blocks: lagOf(lagC), idle: idleB1 };
+const b1 = await runB1({ zc, vgem, domid: guest.domid, frame, cycles: CYCLES, samples, log });
+results.B1 = b1.json;
+rows.push(...b1.rows);
+const b4DuringB1 = b1.lag;
 
 // ---- B2: CPU per frame, zero copy vs copies ----------------------------------------------
 log(`B2: 3 guest buffers of ${W}x${H}, ${FRAMES} frames per path`);
@@ -269,29 +107,10 @@ results.B2 = b2;
 const best = Math.min(b2.ratio_memcpy, b2.ratio_grant_copy);
 rows.push({ id: 'B2', what: 'backend CPU per 1080p frame: copy paths / zero copy', result: `memcpy ${b2.ratio_memcpy}x, GRANT_COPY ${b2.ratio_grant_copy}x (zero copy ${zeroCopy.backend_cpu_ms_per_frame.toFixed(3)} ms/frame)`, goal: '≥ 20x vs the best copy', met: best >= 20 });
 
-// ---- B3: the kernel's import cost against the gntdev hypercall floor, C vs C -----------------
-log('B3: C FROM_REFS + export + teardown vs C gntdev map + mmap + unmap, by size');
-const b3: Record<string, { import_ms: Summary; gntdev_ms: Summary; ratio: number }> = {};
-const big = await guest.share({ pages: 8100, seed: 4 });
-const bigRefs = refsFile(big.refs, 'b3.refs');
-for (const pages of [1, 16, 256, 2025, 8100]) {
-  const n = pages >= 2025 ? 10 : 20;
-  const imp: number[] = [];
-  const gnt: number[] = [];
-  // alternated in blocks, warm-up dropped, so both see the same VM
-  for (let block = 0; block < 4; block++) {
-    imp.push(...(await runC(['import', String(guest.domid), bigRefs, String(pages), String(n + 1)])).slice(1));
-    gnt.push(...(await runC(['gntmap', String(guest.domid), bigRefs, String(pages), String(n + 1)])).slice(1));
-  }
-  keep(`B3.import.${pages}`, imp);
-  keep(`B3.gntdev.${pages}`, gnt);
-  const r = { import_ms: summarize(imp), gntdev_ms: summarize(gnt), ratio: ratio(summarize(imp), summarize(gnt)) };
-  b3[pages] = r;
-  log(`B3 ${pages} pages: ${r.ratio}x (import ${r.import_ms.median.toFixed(3)} ms, gntdev ${r.gntdev_ms.median.toFixed(3)} ms)`);
-}
-await guest.unshare(big.id);
-results.B3 = { ratio: Object.fromEntries(Object.entries(b3).map(([k, v]) => [k, v.ratio])), detail: b3 };
-rows.push({ id: 'B3', what: 'kernel cost: C FROM_REFS + export + teardown / C gntdev map + mmap + unmap, by pages', result: Object.entries(b3).map(([k, v]) => `${k}: ${v.ratio}x`).join(', '), goal: '≤ 1.2x', met: Object.values(b3).every((v) => v.ratio <= 1.2) });
+// ---- B3: the kernel's import cost against the gntdev hypercall floor, C vs C (b3.ts) --------
+const b3 = await runB3({ guest, samples, log });
+results.B3 = b3.json;
+rows.push(b3.row);
 
 // ---- B4: event-loop delay of the backend process against an idle Node process ----------------
 log('B4: event-loop delay with 16 pending WAIT_FREEs, against an idle Node process');
@@ -405,19 +224,19 @@ rows.unshift({
 
 // ---- report ------------------------------------------------------------------------------------
 writeFileSync(join(out, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-writeFileSync(join(out, 'samples.json'), `${JSON.stringify(samples)}\n`);
+writeFileSync(join(out, 'samples.json'), `${JSON.stringify(samples.all)}\n`);
 const table = markdownTable(rows);
 writeFileSync(join(out, 'table.md'), table);
 writeFileSync(join(out, 'chart.svg'), barChartSvg('xen-zcopy benchmarks (QEMU TCG): ratios', [
   { label: 'B6 backend CPU, copy / zero copy', value: b6.ratio_backend_cpu, goal: 20 },
   { label: 'B6 Dom0 CPU, copy / zero copy', value: b6.ratio_dom0_cpu, goal: 20 },
-  { label: 'B1 Node / C, 2025 pages', value: b1Ratio, goal: 1.05 },
-  { label: 'B1 Node / C, 1 page', value: b1ByPages[1]!, goal: 1.2 },
-  { label: 'B1 Node sync / C, 2025 pages', value: b1SyncByPages[FRAME_PAGES]!, goal: 1.05 },
-  { label: 'B1 Node sync / C, 1 page', value: b1SyncByPages[1]!, goal: 1.2 },
+  { label: 'B1 Node / C, 2025 pages', value: b1.json.ratio, goal: 1.05 },
+  { label: 'B1 Node / C, 1 page', value: b1.json.ratio_by_pages[1]!, goal: 1.2 },
+  { label: 'B1 Node sync / C, 2025 pages', value: b1.json.ratio_sync, goal: 1.05 },
+  { label: 'B1 Node sync / C, 1 page', value: b1.json.ratio_sync_by_pages[1]!, goal: 1.2 },
   { label: 'B2 memcpy / zero copy (CPU)', value: b2.ratio_memcpy, goal: 20 },
   { label: 'B2 GRANT_COPY / zero copy (CPU)', value: b2.ratio_grant_copy, goal: 20 },
-  ...Object.entries(b3).map(([k, v]) => ({ label: `B3 C import / C gntdev, ${k} pages`, value: v.ratio, goal: 1.2 })),
+  ...Object.entries(b3.json.detail).map(([k, v]) => ({ label: `B3 C import / C gntdev, ${k} pages`, value: v.ratio, goal: 1.2 })),
 ], 'x'));
 console.log(`\n${table}`);
 log('done');

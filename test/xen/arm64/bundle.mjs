@@ -5,6 +5,8 @@
 // shared modules (the DomU fixture) become shared chunks, loaded once, as with
 // vitest's isolate: false.
 //   node test/xen/arm64/bundle.mjs OUTDIR test/xen/a.test.ts...
+//   node test/xen/arm64/bundle.mjs --plain OUTDIR test/bench/arm64.ts
+//       a program, not tests: no global setup, no manifest
 import { build } from 'esbuild';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
@@ -12,10 +14,12 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');
-const [outdir, ...files] = process.argv.slice(2);
-if (!outdir || files.length === 0) throw new Error('usage: bundle.mjs OUTDIR FILE...');
+const argv = process.argv.slice(2);
+const plain = argv[0] === '--plain';
+const [outdir, ...files] = plain ? argv.slice(1) : argv;
+if (!outdir || files.length === 0) throw new Error('usage: bundle.mjs [--plain] OUTDIR FILE...');
 
-const entries = { 'global-setup': resolve(repo, 'test/xen/global-setup.ts') };
+const entries = plain ? {} : { 'global-setup': resolve(repo, 'test/xen/global-setup.ts') };
 for (const f of files) entries[relative(repo, resolve(f)).replace(/\.ts$/, '').replace(/[/.]/g, '_')] = resolve(f);
 
 const redirect = {
@@ -47,5 +51,5 @@ await build({
   logLevel: 'warning',
   plugins: [redirect],
 });
-writeFileSync(resolve(outdir, 'manifest.json'), JSON.stringify(
+if (!plain) writeFileSync(resolve(outdir, 'manifest.json'), JSON.stringify(
   Object.entries(entries).filter(([k]) => k !== 'global-setup').map(([k, f]) => ({ name: relative(repo, f), module: `${k}.js` })), null, 1));

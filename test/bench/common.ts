@@ -1,0 +1,105 @@
+/**
+ * What the benchmark entry points share (run.ts on x86-64, arm64.ts on the
+ * arm64 harness): the log, the C side (zcbench) as a child process, raw
+ * samples, and the event-loop delay sampling of B1 and B4.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RecordableHistogram } from 'node:perf_hooks';
+
+const t0 = performance.now();
+/** One progress line, stamped with seconds since the process started benchmarking. */
+export const log = (m: string): void =>
+  console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${m}`);
+
+/** Where results go: $XZC_OUT/bench-results (the harness copies it back). */
+export const outDir = join(process.env.XZC_OUT ?? '.', 'bench-results');
+
+/** A file of refs, one per line, for zcbench. */
+export function refsFile(refs: Uint32Array, name: string): string {
+  const f = join('/tmp', name);
+  writeFileSync(f, `${Array.from(refs).join('\n')}\n`);
+  return f;
+}
+
+/** Runs zcbench (ms per cycle). Asynchronous: the event loop, and the delay sampler, run on meanwhile. */
+export function runC(args: string[]): Promise<number[]> {
+  const zcbench = process.env.XZC_ZCBENCH;
+  if (!zcbench) return Promise.reject(new Error('XZC_ZCBENCH is not set: run the benchmarks with npm run bench'));
+  return new Promise((resolve, reject) => {
+    execFile(zcbench, args, { encoding: 'utf8', maxBuffer: 1 << 24 }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout.trim().split('\n').map((l) => Number(l) / 1e6)));
+  });
+}
+
+/** Raw samples, kept next to the summaries (bench-results/samples*.json). */
+export class Samples {
+  readonly all: Record<string, number[]> = {};
+  keep(name: string, xs: number[]): number[] {
+    this.all[name] = xs.map((x) => Math.round(x * 1e4) / 1e4);
+    return xs;
+  }
+}
+
+export interface Lag { p50_ms: number; p99_ms: number; n: number }
+export const lagOf = (h: RecordableHistogram): Lag => ({ p50_ms: h.percentile(50) / 1e6, p99_ms: h.percentile(99) / 1e6, n: h.count });
+
+/**
+ * Event-loop delay sampling: a 10 ms interval timer recording the time
+ * between its ticks (10 ms when the loop is free) into `into`. Started and
+ * stopped around each block (Node's monitorEventLoopDelay, disabled and
+ * enabled again, records the whole gap as one delay, which charged C's and
+ * the sync path's blocks to the async path). The idle probe runs this same
+ * function. Values in ns.
+ */
+export function sampleInto(into: RecordableHistogram): () => void {
+  let prev = process.hrtime.bigint();
+  const t = setInterval(() => {
+    const now = process.hrtime.bigint();
+    into.record(Number(now - prev));
+    prev = now;
+  }, 10);
+  return () => clearInterval(t);
+}
+
+export async function monitored<T>(into: RecordableHistogram, fn: () => Promise<T>): Promise<T> {
+  const stop = sampleInto(into);
+  try {
+    return await fn();
+  } finally {
+    stop();
+  }
+}
+
+/**
+ * A second Node process that does nothing but measure its own event-loop
+ * delay at the same resolution: the VM's scheduling noise, measured in the
+ * same window as the backend's.
+ */
+export async function idleProbe(): Promise<{ stop(): Promise<Lag> }> {
+  const child = spawn(process.execPath, ['-e', `
+    const h = require('node:perf_hooks').createHistogram();
+    const stop = (${sampleInto.toString()})(h);
+    console.log('ready');
+    process.stdin.resume();
+    process.stdin.on('end', () => {
+      stop();
+      console.log(JSON.stringify({ p50_ms: h.percentile(50) / 1e6, p99_ms: h.percentile(99) / 1e6, n: h.count }));
+    });`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  // Node starts slowly under TCG: the window opens once the probe samples
+  const ready = new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.includes('ready\n')) resolve();
+  }));
+  const done = new Promise<void>((r) => child.on('exit', () => r()));
+  await ready;
+  return {
+    async stop() {
+      child.stdin.end();
+      await done;
+      return JSON.parse(out.slice(out.indexOf('ready\n') + 6)) as Lag;
+    },
+  };
+}
