@@ -28,28 +28,28 @@ export function bufferGeometry(width: number, height: number, bpp: number): { pi
   return { pitch, size, pages: Math.ceil(size / PAGE_SIZE) };
 }
 
-/** Validates grant references: integers, non-zero, no duplicates. */
+const refMessage = (i: number, r: unknown) =>
+  `refs[${i}] must be a grant reference in 1..2^32-1 (0 is never a data page), got ${String(r)}`;
+
+/**
+ * Validates grant references: integers, non-zero, no duplicates. Returns
+ * them as a Uint32Array of the caller's own (a copy).
+ */
 export function checkRefs(refs: Uint32Array | readonly number[], expected?: number): Uint32Array {
-  if (!(refs instanceof Uint32Array) && !Array.isArray(refs)) {
-    throw new ValidationError('refs must be a Uint32Array or an array of numbers');
+  const arr = refArray(refs);
+  if (expected !== undefined && arr.length < expected) {
+    throw new ValidationError(`refs has ${arr.length} entries, the buffer needs ${expected} pages`);
   }
-  if (expected !== undefined && refs.length < expected) {
-    throw new ValidationError(`refs has ${refs.length} entries, the buffer needs ${expected} pages`);
-  }
-  const out = new Uint32Array(refs.length);
+  const out = arr === refs ? arr.slice() : arr;
   const seen = new Set<number>();
-  for (let i = 0; i < refs.length; i++) {
-    const r = refs[i];
-    if (typeof r !== 'number' || !Number.isInteger(r) || r < 1 || r > 0xffffffff) {
-      throw new ValidationError(`refs[${i}] must be a grant reference in 1..2^32-1 (0 is never a data page), got ${String(r)}`);
-    }
+  for (let i = 0; i < out.length; i++) {
+    const r = out[i]!;
+    if (r === 0) throw new ValidationError(refMessage(i, r));
     if (seen.has(r)) throw new ValidationError(`refs[${i}] repeats grant reference ${r}`);
     seen.add(r);
-    out[i] = r;
   }
   return out;
 }
-
 
 /**
  * Refs as the addon takes them: a Uint32Array as it is (every element is a
@@ -62,9 +62,7 @@ export function refArray(refs: Uint32Array | readonly number[]): Uint32Array {
   const out = new Uint32Array(refs.length);
   for (let i = 0; i < refs.length; i++) {
     const r: unknown = refs[i];
-    if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || r > 0xffffffff) {
-      throw new ValidationError(`refs[${i}] must be a grant reference in 1..2^32-1 (0 is never a data page), got ${String(r)}`);
-    }
+    if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || r > 0xffffffff) throw new ValidationError(refMessage(i, r));
     out[i] = r;
   }
   return out;

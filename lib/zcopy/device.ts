@@ -194,20 +194,26 @@ export class GuestBuffer {
   }
 
   /**
-   * WAIT_FREE_FD failed: ENOENT means freed and waited for before; a module
-   * without the extension (EINVAL, ENOTTY) gets the 2018 blocking WAIT_FREE
-   * on the addon's wait lane.
+   * What a failed release or WAIT_FREE_FD means: a GEM_CLOSE error is thrown;
+   * ENOENT, the buffer was freed and waited for before; EINVAL or ENOTTY, a
+   * module without the extension ('fallback': the 2018 blocking WAIT_FREE
+   * waits); anything else is thrown.
    */
-  async #waitFailed(e: unknown, timeoutMs: number): Promise<ReleaseResult> {
+  #releaseError(e: unknown): 'already-freed' | 'fallback' {
+    if ((e as { syscall?: string }).syscall === 'DRM_IOCTL_GEM_CLOSE') throw fromNative(e, 'closing a zcopy handle');
     const code = (e as { code?: string }).code;
-    if (code === 'EINVAL' || code === 'ENOTTY') {
-      const r = await this.#file.waitFree(this.waitHandle, timeoutMs);
-      this.#setFreed();
-      return r;
-    }
+    if (code === 'EINVAL' || code === 'ENOTTY') return 'fallback';
     if (code !== 'ENOENT') throw fromNative(e, `waiting for buffer ${this.waitHandle} to be freed`);
     this.#setFreed();
     return 'already-freed';
+  }
+
+  /** #releaseError, then the fallback's wait on the addon's wait lane. */
+  async #waitFailed(e: unknown, timeoutMs: number): Promise<ReleaseResult> {
+    if (this.#releaseError(e) === 'already-freed') return 'already-freed';
+    const r = await this.#file.waitFree(this.waitHandle, timeoutMs);
+    this.#setFreed();
+    return r;
   }
 
   #setFreed(): void {
@@ -241,11 +247,26 @@ export class GuestBuffer {
   }
 
   /**
+   * The start of a teardown (close() or closeSync()): the dma-buf's fd and
+   * the zcopy handle leave this object, and the release call's arguments are
+   * fixed. No new wait fd is asked for when a released() made one already.
+   */
+  #beginTeardown(): { args: [number, number, number, number]; had: FreeWait | undefined; error: unknown } {
+    const { fd: dmabufFd, error } = this.dmabuf.takeFd();
+    const h = this.#handle;
+    this.#handle = 0;
+    const closeHandle = h !== 0 && this.#file.let(h);
+    const had = this.#wait.w;
+    return { args: [this.#file.res.fd, closeHandle ? h : 0, dmabufFd, had ? 0 : this.waitHandle], had, error };
+  }
+
+  /**
    * The teardown on the calling thread (GEM_CLOSE, the dma-buf's last close
    * with its grant unmapping, WAIT_FREE_FD): 'freed' when that freed the
    * buffer, 'held' when something else (an importer's dma-buf, a dup) still
-   * holds it: then {@link released} (or close()) waits. Idempotent; after
-   * close() it only reports. Throws what close() would reject with.
+   * holds it, or when the module has no WAIT_FREE_FD to tell: then
+   * {@link released} (or close()) waits. Idempotent; after close() it only
+   * reports. Throws what close() would reject with.
    */
   closeSync(): ReleaseResult | 'held' {
     if (this.#closing !== undefined) return this.#freed ? 'already-freed' : 'held';
@@ -253,28 +274,15 @@ export class GuestBuffer {
       this.#closing = this.#closeFreed();
       return 'already-freed';
     }
-    const { fd: dmabufFd, error } = this.dmabuf.takeFd();
-    const h = this.#handle;
-    this.#handle = 0;
-    const closeHandle = h !== 0 && this.#file.let(h);
-    const had = this.#wait.w;
-    let res;
-    try {
-      res = this.#file.b.zcopyReleaseSync(this.#file.res.fd, closeHandle ? h : 0, dmabufFd, had ? 0 : this.waitHandle);
-    } catch (e) {
-      if ((e as { syscall?: string }).syscall === 'DRM_IOCTL_GEM_CLOSE') throw fromNative(e, 'closing a zcopy handle');
-      if ((e as { code?: string }).code !== 'ENOENT') throw fromNative(e, `waiting for buffer ${this.waitHandle} to be freed`);
-      this.#setFreed();
-      return 'already-freed';
-    }
+    const { args, error } = this.#beginTeardown();
     let result: ReleaseResult | 'held';
-    if (res.freed) {
-      this.#setFreed();
-      result = 'freed';
-    } else {
+    try {
+      const res = this.#file.b.zcopyReleaseSync(...args);
       if (res.waitFd >= 0) this.#wait.w = new FreeWait(this.#file.b, res.waitFd);
-      result = this.#wait.w?.freed ? 'freed' : 'held';
+      result = res.freed || this.#wait.w?.freed ? 'freed' : 'held';
       if (result === 'freed') this.#setFreed();
+    } catch (e) {
+      result = this.#releaseError(e) === 'fallback' ? 'held' : 'already-freed';
     }
     // held: a later close() or closeSync() finds nothing left to close and
     // waits on (or checks) the wait fd
@@ -291,19 +299,13 @@ export class GuestBuffer {
    */
   async #closeAndWait(opts: ReleaseOptions | undefined): Promise<ReleaseResult> {
     const { timeoutMs, signal } = checkReleaseOptions(opts);
-    const { fd: dmabufFd, error } = this.dmabuf.takeFd();
-    const h = this.#handle;
-    this.#handle = 0;
-    const closeHandle = h !== 0 && this.#file.let(h);
+    const { args, had, error } = this.#beginTeardown();
     // the job's answer: how to wait (a wait fd), or how it ended
     this.#job = (async (): Promise<FreeWait | ReleaseResult> => {
-      // a released() that came first made the wait fd already: the job makes none
-      const had = this.#wait.w;
       let res;
       try {
-        res = await this.#file.b.zcopyRelease(this.#file.res.fd, closeHandle ? h : 0, dmabufFd, had ? 0 : this.waitHandle);
+        res = await this.#file.b.zcopyRelease(...args);
       } catch (e) {
-        if ((e as { syscall?: string }).syscall === 'DRM_IOCTL_GEM_CLOSE') throw fromNative(e, 'closing a zcopy handle');
         return this.#waitFailed(e, timeoutMs);
       }
       if (had !== undefined) return had;
@@ -313,8 +315,7 @@ export class GuestBuffer {
       }
       return (this.#wait.w = new FreeWait(this.#file.b, res.waitFd));
     })();
-    const job = this.#waitFor(timeoutMs);
-    const r = await abortable(job, signal);
+    const r = await abortable(this.#waitFor(timeoutMs), signal);
     if (error !== undefined) throw error;
     return r;
   }

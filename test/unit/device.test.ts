@@ -34,6 +34,12 @@ describe('validation before any ioctl', () => {
     expect(() => checkRefs([1, -2])).toThrow(ValidationError);
     expect(() => checkRefs([1, 2], 3)).toThrow('refs has 2 entries, the buffer needs 3 pages');
     expect(checkRefs([7, 8])).toEqual(Uint32Array.from([7, 8]));
+    const mine = Uint32Array.of(7, 8);
+    const checked = checkRefs(mine);
+    expect(checked).toEqual(mine);
+    expect(checked).not.toBe(mine); // the caller may reuse its array meanwhile
+    expect(() => checkRefs(Uint32Array.of(4, 0))).toThrow(/refs\[1\].*0 is never/);
+    expect(() => checkRefs([1, 2.5])).toThrow(/refs\[1\]/);
   });
 
   it('never reaches the kernel with bad input, and rejects instead of throwing', async () => {
@@ -162,6 +168,30 @@ describe('GuestBuffer lifetime', () => {
     fake.failNext.set('waitFreeFd', 'EINVAL');
     await expect(buf.close()).resolves.toBe('freed');
     expect(fake.calls.filter((c) => c.startsWith('wait-free'))).toEqual(['wait-free-fd 7', 'wait-free 7 3000']);
+  });
+
+  it('closeSync on a module without WAIT_FREE_FD: the teardown is done, the buffer reported held, released() waits the 2018 way', async () => {
+    const { fake, dev } = setup();
+    const buf = dev.importGuestBufferSync(small);
+    fake.failAlways.set('waitFreeFd', 'ENOTTY');
+    expect(buf.closeSync()).toBe('held');
+    expect(buf.handle).toBe(0);
+    expect(fake.handles(dev.fd)).toEqual([]);
+    await expect(buf.released({ timeoutMs: 1000 })).resolves.toBe('freed');
+    expect(fake.calls.filter((c) => c.startsWith('wait-free'))).toEqual(['wait-free-fd 7', 'wait-free-fd 7', 'wait-free 7 1000']);
+    await expect(buf.close()).resolves.toBe('already-freed');
+    expect(fake.open.size).toBe(1);
+  });
+
+  it('closeSync maps errors as close() does: GEM_CLOSE thrown, ENOENT (waited for before) is already-freed', () => {
+    const { fake, dev } = setup();
+    const a = dev.importGuestBufferSync(small);
+    fake.failNext.set('gemClose', 'EIO');
+    expect(() => a.closeSync()).toThrow(expect.objectContaining({ code: 'EIO', syscall: 'DRM_IOCTL_GEM_CLOSE' }));
+    const b = dev.importGuestBufferSync(small);
+    fake.waitResult = 'ENOENT';
+    expect(b.closeSync()).toBe('already-freed');
+    expect(b.closeSync()).toBe('already-freed');
   });
 
   it('undoes FROM_REFS when the export fails (transactional)', async () => {

@@ -30,6 +30,8 @@ export interface Fake {
   freeAll(): void;
   /** Fail the next call of this name with this errno code. */
   failNext: Map<string, string>;
+  /** Fail every call of this name with this errno code (a module without an ioctl). */
+  failAlways: Map<string, string>;
 }
 
 const ERRNO: Record<string, number> = { EINVAL: 22, EIO: 5, EBADF: 9, ENOTTY: 25, EBUSY: 16 };
@@ -53,11 +55,14 @@ export function fakeBinding(): Fake {
       for (const fd of waitFds.keys()) waitFds.set(fd, true);
     },
     failNext: new Map(),
+    failAlways: new Map(),
   };
   const fail = (code: string, syscall: string): never => {
     throw errnoError(code, ERRNO[code] ?? 5, syscall);
   };
   const maybeFail = (name: string, syscall: string) => {
+    const always = fake.failAlways.get(name);
+    if (always) fail(always, syscall);
     const code = fake.failNext.get(name);
     if (code) {
       fake.failNext.delete(name);
