@@ -26,9 +26,9 @@ function lastRuns(dir: string, file: string) {
     .map((d) => ({ id: d, dir: join(dir, d), r: JSON.parse(readFileSync(join(dir, d, file), 'utf8')) as Json }));
 }
 const runs = lastRuns(runsDir, 'latest.json');
-const armRuns = lastRuns(join(repo, '.cache', 'bench', 'runs-arm64'), 'arm64.json');
+const armRuns = lastRuns(`${runsDir}-arm64`, 'arm64.json');
 if (runs.length === 0 && armRuns.length === 0) {
-  console.error(`no runs under ${runsDir}: run npm run bench first`);
+  console.error(`no runs under ${runsDir} or ${runsDir}-arm64: run npm run bench first`);
   process.exit(1);
 }
 

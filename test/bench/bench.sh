@@ -6,8 +6,8 @@
 # Results land in bench-results/ (latest.json with arm64's under `arm64`,
 # samples*.json, table.md, chart.svg; summary.{md,json}: median and spread of
 # the last three runs of each).
-# XZC_BENCH_CYCLES (default 200, B1 on both), XZC_BENCH_FRAMES (default 30) and XZC_B6_SECONDS (default 10, per B6 run)
-# scale it.
+# XZC_BENCH_CYCLES (default 200, B1 on both), XZC_BENCH_FRAMES (default 30) and
+# XZC_B6_SECONDS (default 10, per B6 run) scale it.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT=$REPO/.cache/bench
@@ -32,8 +32,8 @@ bench_x86_64() {
 
 bench_arm64() {
 	local a=$REPO/.cache/xen-arm64
-	# prepare first: it installs the cross compiler
-	XZC_ARCH=arm64 bash test/xen/vm prepare
+	# the harness's prepare installs the cross compiler (vm run prepares anyway)
+	command -v aarch64-linux-gnu-gcc >/dev/null || XZC_ARCH=arm64 bash test/xen/vm prepare
 	aarch64-linux-gnu-gcc "${ZCBENCH_FLAGS[@]}" -static -o "$a/zcbench" test/bench/zcbench.c
 	node test/xen/arm64/bundle.mjs --plain "$a/bench-js" test/bench/arm64.ts
 	# the harness's own memory defaults: the x86 run's B5 sizes are not needed here
