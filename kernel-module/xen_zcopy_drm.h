@@ -98,12 +98,17 @@ struct drm_xen_zcopy_dumb_wait_free {
  * thread: an event loop polls the fd, and closing it ends the wait. The fd
  * owns the wait: the handle is consumed (WAIT_FREE and WAIT_FREE_FD on it
  * then return ENOENT) and no longer counts against max_wait_handles. If the
- * buffer was freed already, the fd is readable at once. flags and pad must
- * be 0 (EINVAL). ENOENT = unknown, another file's, or already waited for;
- * EMFILE, ENFILE, ENOMEM = no file could be made (the handle is left as it
- * was).
+ * buffer was freed already, the fd is readable at once, unless flags has
+ * DRM_XEN_ZCOPY_WAIT_FREE_FD_IF_BUSY: then no file is made, the handle is
+ * consumed and fd is -1 (the wait is over; a teardown's common case costs
+ * one ioctl, as the 2018 WAIT_FREE does). Other flags bits and pad must be
+ * 0 (EINVAL; a module without the flag also answers EINVAL). ENOENT =
+ * unknown, another file's, or already waited for; EMFILE, ENFILE, ENOMEM =
+ * no file could be made (the handle is left as it was).
  */
 #define DRM_XEN_ZCOPY_DUMB_WAIT_FREE_FD	0x03
+
+#define DRM_XEN_ZCOPY_WAIT_FREE_FD_IF_BUSY	(1 << 0)
 
 struct drm_xen_zcopy_dumb_wait_free_fd {
 	uint32_t wait_handle;

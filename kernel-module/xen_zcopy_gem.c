@@ -669,11 +669,20 @@ int xzc_ioctl_wait_free_fd(struct drm_device *drm, void *data, struct drm_file *
 	struct file *filp;
 	int fd;
 
-	if (req->flags || req->pad)
+	if ((req->flags & ~DRM_XEN_ZCOPY_WAIT_FREE_FD_IF_BUSY) || req->pad)
 		return -EINVAL;
 	wait = xzc_wait_get(xdev, file, req->wait_handle);
 	if (!wait)
 		return -ENOENT;	/* unknown, another file's, or already waited for */
+
+	if ((req->flags & DRM_XEN_ZCOPY_WAIT_FREE_FD_IF_BUSY) &&
+	    completion_done(&wait->freed)) {
+		/* freed already: the wait is over without a file */
+		xzc_wait_consume(xdev, file, wait);
+		kref_put(&wait->ref, xzc_wait_release);	/* this call's */
+		req->fd = -1;
+		return 0;
+	}
 
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0)

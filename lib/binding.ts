@@ -220,8 +220,12 @@ export interface NativeBinding {
   /** zcopyImport on the calling thread (no pool hand-off; blocks while Xen maps the grants). */
   zcopyImportSync(fd: number, domid: number, refs: Uint32Array, width: number, height: number, bpp: number,
     flags?: number): ImportResult;
-  /** zcopyRelease on the calling thread. */
-  zcopyReleaseSync(fd: number, handle: number, dmabufFd: number, waitHandle: number): { freed: boolean; waitFd: number };
+  /**
+   * zcopyRelease on the calling thread, after the importers' GEM_CLOSEs
+   * (`gemCloses`: fd, handle pairs; a failure is reported, the teardown goes on).
+   */
+  zcopyReleaseSync(fd: number, handle: number, dmabufFd: number, waitHandle: number, gemCloses?: readonly number[]):
+    { freed: boolean; waitFd: number; gemCloseError?: NativeError };
   /** WAIT_FREE_FD (this driver's extension): a wait fd that polls readable once the buffer is freed. */
   zcopyWaitFreeFd(fd: number, waitHandle: number): number;
   /** poll(POLLIN) without waiting. */
@@ -236,7 +240,8 @@ export interface NativeBinding {
    * pointer at offset 8: a Uint32Array, 'null' or 'unmapped'.
    */
   zcopyIoctlRaw(fd: number, request: number, bytes: Uint8Array, refs?: Uint32Array | 'null' | 'unmapped'): number;
-  readonly zcopyIoctls: { FROM_REFS: number; TO_REFS: number; WAIT_FREE: number; WAIT_FREE_FD: number; FLAG_CONTIGUOUS: number };
+  readonly zcopyIoctls: { FROM_REFS: number; TO_REFS: number; WAIT_FREE: number; WAIT_FREE_FD: number; WAIT_FREE_FD_IF_BUSY: number;
+    FLAG_CONTIGUOUS: number };
 
   EvtchnDevice: new (path?: string) => EvtchnDeviceNative;
 

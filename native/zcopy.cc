@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -200,6 +201,31 @@ int WaitFreeFd(int fd, uint32_t waitHandle) {
   return IoctlRetry(fd, DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD, &req) < 0 ? -errno : req.fd;
 }
 
+// Set once a module answered EINVAL to WAIT_FREE_FD_IF_BUSY (a version
+// without the flag): later calls ask without it.
+std::atomic<bool> noIfBusy{false};
+
+// WAIT_FREE_FD with IF_BUSY: 0 with *waitFd the wait fd, or -1 when the
+// buffer was freed already (no file was made); else the errno. A module
+// without the flag gets the plain call.
+int WaitFreeFdIfBusy(int fd, uint32_t waitHandle, int* waitFd) {
+  if (!noIfBusy.load(std::memory_order_relaxed)) {
+    drm_xen_zcopy_dumb_wait_free_fd req{};
+    req.wait_handle = waitHandle;
+    req.flags = DRM_XEN_ZCOPY_WAIT_FREE_FD_IF_BUSY;
+    if (IoctlRetry(fd, DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD, &req) == 0) {
+      *waitFd = req.fd;
+      return 0;
+    }
+    if (errno != EINVAL) return errno;
+    noIfBusy.store(true, std::memory_order_relaxed);
+  }
+  int w = WaitFreeFd(fd, waitHandle);
+  if (w < 0) return -w;
+  *waitFd = w;
+  return 0;
+}
+
 bool Readable(int fd) {
   pollfd p{fd, POLLIN, 0};
   return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
@@ -207,9 +233,10 @@ bool Readable(int fd) {
 
 // One teardown: GEM_CLOSE of the zcopy handle (0: none to close), the dma-buf
 // fd's close (< 0: none; the last close unmaps the grants, inside close(2)),
-// then WAIT_FREE_FD (waitHandle 0: none, the caller has its wait fd already;
-// then freed is false). freed when the buffer was freed by then (the wait fd
-// is closed); otherwise waitFd polls readable once it is. Fails with the
+// then WAIT_FREE_FD with IF_BUSY (waitHandle 0: none, the caller has its wait
+// fd already; then freed is false). freed when the buffer was freed by then
+// (no wait fd was made, or it was readable and is closed); otherwise waitFd
+// polls readable once it is. Fails with the
 // GEM_CLOSE error (nothing is waited for then) or WAIT_FREE_FD's (ENOENT:
 // freed and waited for before).
 struct ReleaseWork {
@@ -217,6 +244,10 @@ struct ReleaseWork {
   uint32_t handle;
   int dmabuf;
   uint32_t waitHandle;
+  // importers' GEM_CLOSEs made first, as (fd, handle) pairs: only on the
+  // calling thread (ReleaseSync), where those fds are still the importers'
+  std::vector<uint32_t> gemCloses;
+  int gemCloseErr = 0;  // the first of them that failed (the teardown goes on)
   int waitFd = -1;
   const char* syscall = "DRM_IOCTL_GEM_CLOSE";
 
@@ -228,6 +259,12 @@ struct ReleaseWork {
 
   int Run() {
     int err = 0;
+    for (size_t i = 0; i + 1 < gemCloses.size(); i += 2) {
+      drm_gem_close gc{};
+      gc.handle = gemCloses[i + 1];
+      if (IoctlRetry(static_cast<int>(gemCloses[i]), DRM_IOCTL_GEM_CLOSE, &gc) < 0 && gemCloseErr == 0)
+        gemCloseErr = errno;
+    }
     if (handle != 0) {
       drm_gem_close gc{};
       gc.handle = handle;
@@ -238,9 +275,9 @@ struct ReleaseWork {
     if (err != 0) return err;
     if (waitHandle == 0) return 0;
     syscall = "DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD";
-    int w = WaitFreeFd(fd, waitHandle);
-    if (w < 0) return -w;
-    if (Readable(w)) {
+    int w = -1;
+    if (int e = WaitFreeFdIfBusy(fd, waitHandle, &w)) return e;
+    if (w >= 0 && Readable(w)) {  // freed between the two calls (or no IF_BUSY)
       close(w);
       w = -1;
     }
@@ -252,6 +289,7 @@ struct ReleaseWork {
     Napi::Object o = Napi::Object::New(env);
     o.Set("freed", waitHandle != 0 && waitFd < 0);
     o.Set("waitFd", waitFd);
+    if (gemCloseErr != 0) o.Set("gemCloseError", ErrnoError(env, gemCloseErr, "DRM_IOCTL_GEM_CLOSE").Value());
     return o;
   }
 };
@@ -275,9 +313,21 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
   return RunBlocking(info.Env(), std::move(job));
 }
 
-// zcopyReleaseSync(...): the same on the calling thread.
+// zcopyReleaseSync(..., gemCloses?): the same on the calling thread, after
+// the importers' GEM_CLOSEs (an array of fd, handle pairs).
 Napi::Value ReleaseSync(const Napi::CallbackInfo& info) {
   ReleaseWork w(info);
+  if (info.Length() > 4 && !info[4].IsUndefined()) {
+    // a plain array: the usual one or two numbers cost less than a typed array
+    if (!info[4].IsArray()) throw Napi::TypeError::New(info.Env(), "gemCloses must be an array of (fd, handle) pairs");
+    Napi::Array pairs = info[4].As<Napi::Array>();
+    if (pairs.Length() % 2 != 0) throw Napi::RangeError::New(info.Env(), "gemCloses must hold (fd, handle) pairs");
+    for (uint32_t i = 0; i < pairs.Length(); i++) {
+      Napi::Value v = pairs.Get(i);
+      if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), "gemCloses must hold numbers");
+      w.gemCloses.push_back(v.As<Napi::Number>().Uint32Value());
+    }
+  }
   if (int err = w.Run()) ThrowErrno(info.Env(), err, w.syscall);
   return w.Result(info.Env());
 }
@@ -397,6 +447,7 @@ void InitZcopy(Napi::Env env, Napi::Object exports) {
   ioctls.Set("TO_REFS", static_cast<double>(DRM_IOCTL_XEN_ZCOPY_DUMB_TO_REFS));
   ioctls.Set("WAIT_FREE", static_cast<double>(DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE));
   ioctls.Set("WAIT_FREE_FD", static_cast<double>(DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD));
+  ioctls.Set("WAIT_FREE_FD_IF_BUSY", static_cast<double>(DRM_XEN_ZCOPY_WAIT_FREE_FD_IF_BUSY));
   ioctls.Set("FLAG_CONTIGUOUS", static_cast<double>(XEN_ZCOPY_FROM_REFS_FLAG_CONTIGUOUS));
   exports.Set("zcopyIoctls", ioctls);
 }

@@ -135,10 +135,10 @@ describe('xen_drm_zcopy', () => {
     // another file's handle and an unknown one: ENOENT, as for WAIT_FREE
     expect(() => b.zcopyWaitFreeFd(zc, buf.waitHandle)).toThrow(/ENOENT/);
     expect(() => b.zcopyWaitFreeFd(own, 0x7fffffff)).toThrow(/ENOENT/);
-    // flags and padding must be 0
+    // flags other than IF_BUSY, and padding, must be 0
     const raw = new Uint8Array(16);
     new DataView(raw.buffer).setUint32(0, buf.waitHandle, true);
-    new DataView(raw.buffer).setUint32(4, 1, true);
+    new DataView(raw.buffer).setUint32(4, 1 << 1, true);
     expect(b.zcopyIoctlRaw(own, b.zcopyIoctls.WAIT_FREE_FD, raw)).toBe(22);
     new DataView(raw.buffer).setUint32(4, 0, true);
     new DataView(raw.buffer).setUint32(12, 1, true);
@@ -157,6 +157,42 @@ describe('xen_drm_zcopy', () => {
     const w2 = b.zcopyWaitFreeFd(zc, again.waitHandle);
     expect(b.fdReadable(w2)).toBe(true);
     b.close(w2);
+    expect(zcopyStats()).toMatchObject({ wait_fds: 0, waiters: 0 });
+    await guest.unshare(shared.id);
+  });
+
+  it('WAIT_FREE_FD_IF_BUSY: a wait fd only for a buffer still in use; freed already, the handle is consumed with no file (fd -1)', async () => {
+    const IF_BUSY = b.zcopyIoctls.WAIT_FREE_FD_IF_BUSY;
+    expect(IF_BUSY).toBe(1);
+    const shared = await guest.share({ pages: 2, seed: 4 });
+    const ask = (waitHandle: number) => {
+      const raw = new Uint8Array(16);
+      const v = new DataView(raw.buffer);
+      v.setUint32(0, waitHandle, true);
+      v.setUint32(4, IF_BUSY, true);
+      v.setInt32(8, 12345, true);
+      const err = b.zcopyIoctlRaw(zc, b.zcopyIoctls.WAIT_FREE_FD, raw);
+      return { err, fd: v.getInt32(8, true) };
+    };
+    // still held by its dma-buf: a wait fd, as without the flag
+    const busy = await b.zcopyFromRefs(zc, guest.domid, shared.refs, 32, 32, 32);
+    const dmabuf = b.drmPrimeHandleToFd(zc, busy.handle);
+    b.drmGemClose(zc, busy.handle);
+    const held = ask(busy.waitHandle);
+    expect(held.err).toBe(0);
+    expect(held.fd).toBeGreaterThanOrEqual(0);
+    expect(zcopyStats().wait_fds).toBe(1);
+    expect(b.fdReadable(held.fd)).toBe(false);
+    b.close(dmabuf);
+    expect(await until(() => b.fdReadable(held.fd), 5000)).toBe(true);
+    b.close(held.fd);
+    // freed already: no file, the handle is consumed (a second ask: ENOENT)
+    const done = await b.zcopyFromRefs(zc, guest.domid, shared.refs, 32, 32, 32);
+    b.close(b.drmPrimeHandleToFd(zc, done.handle));
+    b.drmGemClose(zc, done.handle);
+    expect(ask(done.waitHandle)).toEqual({ err: 0, fd: -1 });
+    expect(ask(done.waitHandle).err).toBe(2);
+    await expect(b.zcopyWaitFree(zc, done.waitHandle, 0)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(zcopyStats()).toMatchObject({ wait_fds: 0, waiters: 0 });
     await guest.unshare(shared.id);
   });
