@@ -11,7 +11,7 @@ import { native, type NativeBinding } from '../binding.js';
 import { ClosedError, DeviceNotFoundError, fromNative, ValidationError } from '../errors.js';
 import { FdResource, leaks, runAll, runAllSync, SyncClosable } from '../resource.js';
 import { bufferGeometry } from '../validate.js';
-import { DmaBuf } from './dmabuf.js';
+import { DmaBuf, type ImportRecord } from './dmabuf.js';
 
 /** A DRM device (e.g. vgem or a real KMS driver) that imports dma-bufs. */
 export class DrmDevice extends SyncClosable {
@@ -23,10 +23,11 @@ export class DrmDevice extends SyncClosable {
    * GEM handles this file got from importDmaBuf, with their import counts.
    * PRIME gives one handle per dma-buf per file, so a DmaBuf and its dup()
    * share it: it is closed once, when the last import of either is released.
+   * Which DmaBuf holds how many imports is on the DmaBuf (its ImportRecord).
+   * An entry stays at 0 once closed (handles are reused: no delete and re-add
+   * per import).
    */
   readonly #handles = new Map<number, number>();
-  /** Per DmaBuf object: its handle and how many imports it made. */
-  readonly #byBuf = new Map<DmaBuf, { handle: number; count: number }>();
 
   private constructor(fd: number, path: string, driver: string, b: NativeBinding) {
     super();
@@ -75,7 +76,7 @@ export class DrmDevice extends SyncClosable {
   importDmaBuf(buf: DmaBuf): number {
     if (!(buf instanceof DmaBuf)) throw new ValidationError('importDmaBuf needs a DmaBuf');
     const fd = this.fd;
-    const known = this.#byBuf.get(buf);
+    const known = buf.importOn(this);
     if (known !== undefined) {
       known.count++;
       this.#handles.set(known.handle, this.#handles.get(known.handle)! + 1);
@@ -88,42 +89,53 @@ export class DrmDevice extends SyncClosable {
       throw fromNative(e, `importing a dma-buf into ${this.driver}`);
     }
     this.#handles.set(handle, (this.#handles.get(handle) ?? 0) + 1);
-    this.#byBuf.set(buf, { handle, count: 1 });
-    buf.imports.add(this);
+    buf.addImport({ dev: this, handle, count: 1 });
     return handle;
   }
 
   /** Drops one import of `buf`; the GEM handle is closed with the last import of that dma-buf. */
   release(buf: DmaBuf): void {
-    this.#drop(buf, 1);
-  }
-
-  /** @internal Drops every import `buf` made (its DmaBuf is closing). */
-  forget(buf: DmaBuf): void {
-    this.#drop(buf, Infinity);
-  }
-
-  #drop(buf: DmaBuf, n: number): void {
-    const rec = this.#byBuf.get(buf);
+    const rec = buf.importOn(this);
     if (rec === undefined) return;
+    const h = this.#unhold(rec, 1);
+    if (rec.count === 0) buf.removeImport(rec);
+    if (h !== 0) this.#gemClose(h);
+  }
+
+  /** @internal Drops every import of a record (its DmaBuf is closing). */
+  forget(rec: ImportRecord): void {
+    const h = this.#unhold(rec, Infinity);
+    if (h !== 0) this.#gemClose(h);
+  }
+
+  /**
+   * @internal forget(), but the GEM_CLOSE is left to the caller, who makes it
+   * at once on this thread (a GuestBuffer's synchronous teardown, in the same
+   * addon call as its own): appends (fd, handle) to `into` when one is due.
+   */
+  forgetLater(rec: ImportRecord, into: number[]): void {
+    const h = this.#unhold(rec, Infinity);
+    if (h !== 0) into.push(this.#fd, h);
+  }
+
+  /**
+   * Gives up `n` of a record's imports: the handle to close now (its last
+   * import here went), or 0. A closed device's handles went with it.
+   */
+  #unhold(rec: ImportRecord, n: number): number {
     const k = Math.min(n, rec.count);
     rec.count -= k;
-    if (rec.count === 0) {
-      this.#byBuf.delete(buf);
-      buf.imports.delete(this);
-    }
-    const left = this.#handles.get(rec.handle)! - k;
-    if (left > 0) {
-      this.#handles.set(rec.handle, left);
-      return;
-    }
-    this.#handles.delete(rec.handle);
-    if (this.#fd >= 0) {
-      try {
-        this.#b.drmGemClose(this.#fd, rec.handle);
-      } catch (e) {
-        throw fromNative(e, `closing GEM handle ${rec.handle} on ${this.driver}`);
-      }
+    if (k === 0 || this.#fd < 0) return 0;
+    const left = (this.#handles.get(rec.handle) ?? 0) - k;
+    this.#handles.set(rec.handle, Math.max(left, 0));
+    return left > 0 ? 0 : rec.handle;
+  }
+
+  #gemClose(handle: number): void {
+    try {
+      this.#b.drmGemClose(this.#fd, handle);
+    } catch (e) {
+      throw fromNative(e, `closing GEM handle ${handle} on ${this.driver}`);
     }
   }
 
@@ -158,10 +170,9 @@ export class DrmDevice extends SyncClosable {
     if (this.#fd < 0) return;
     const fd = this.#fd;
     runAllSync([
-      ...[...this.#handles.keys()].map((h) => () => this.#b.drmGemClose(fd, h)),
+      ...[...this.#handles].filter(([, n]) => n > 0).map(([h]) => () => this.#b.drmGemClose(fd, h)),
       () => {
-        for (const buf of this.#byBuf.keys()) buf.imports.delete(this);
-        this.#byBuf.clear();
+        // DmaBufs keep their records of this device: a closed device drops none
         this.#handles.clear();
         this.#fd = -1;
         leaks.unregister(this);

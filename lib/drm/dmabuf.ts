@@ -26,24 +26,58 @@ export type MappedDmaBuf = WritableMapping;
 /** A read-only CPU view of a dma-buf (`map('read')`). */
 export type ReadonlyMappedDmaBuf = ReadonlyMapping;
 
+/**
+ * @internal One DRM device's import of a dma-buf: the GEM handle there and how
+ * many imports of this DmaBuf hold it. Kept on the DmaBuf, so neither side
+ * needs a map keyed by the other.
+ */
+export interface ImportRecord {
+  readonly dev: DrmDevice;
+  readonly handle: number;
+  count: number;
+}
+
+/**
+ * @internal A DmaBuf's fd, as its owner's leak record sees it (-1 once the
+ * fd was closed or handed over).
+ */
+export interface FdCell {
+  fd: number;
+}
+
 /** A dma-buf file descriptor with its layout. Owns the fd. */
 export class DmaBuf {
-  #fd: number;
+  readonly #cell: FdCell;
+  /**
+   * The object this DmaBuf belongs to (a GuestBuffer), held so it lives as
+   * long as this does; its leak record closes this fd, so this one makes
+   * none (one registration per import, not two).
+   */
+  readonly #owner: object | undefined;
   readonly size: number;
   readonly format: BufferFormat | undefined;
   readonly #b: NativeBinding;
-  /** @internal Importers holding a GEM handle for this buffer (released before the fd). */
-  readonly imports = new Set<DrmDevice>();
-  readonly #maps = new Set<MappingImpl>();
+  /**
+   * Importers holding a GEM handle for this buffer (released before the fd),
+   * and the CPU mappings: made on first use (most buffers have at most one
+   * importer and no mapping; an import cycle should not pay for two Sets).
+   */
+  #imports: ImportRecord[] | undefined;
+  #maps: Set<MappingImpl> | undefined;
   #closing: Promise<void> | undefined;
 
   /**
    * Takes ownership of `fd` (closed here if it is not a dma-buf). `size`, when
    * the caller knows it (its exporter said), spares the lseek.
    */
-  constructor(fd: number, opts: { binding?: NativeBinding; format?: BufferFormat; size?: number } = {}) {
+  constructor(fd: number, opts: {
+    binding?: NativeBinding; format?: BufferFormat; size?: number;
+    /** @internal See {@link DmaBuf.fdCell}. */
+    owner?: object;
+  } = {}) {
     this.#b = opts.binding ?? native();
-    this.#fd = fd;
+    this.#cell = { fd };
+    this.#owner = opts.owner;
     this.format = opts.format;
     try {
       this.size = opts.size ?? this.#b.seekEnd(fd);
@@ -55,17 +89,33 @@ export class DmaBuf {
       }
       throw fromNative(e, 'reading the dma-buf size');
     }
+    if (this.#owner !== undefined) return;
     const b = this.#b;
     leaks.register(this, { what: `DmaBuf (fd ${fd})`, release: () => b.close(fd) }, this);
   }
 
+  /**
+   * @internal The fd's cell, for the leak record of an owner given to the
+   * constructor: that record closes the fd when it is still >= 0.
+   */
+  get fdCell(): FdCell {
+    return this.#cell;
+  }
+
+  /** The fd leaves this object (closed, or handed over): no leak record may close it now. */
+  #letGo(): void {
+    this.#cell.fd = -1;
+    if (this.#owner === undefined) leaks.unregister(this);
+  }
+
   get fd(): number {
-    if (this.#fd < 0) throw new ClosedError('DmaBuf');
-    return this.#fd;
+    const fd = this.#cell.fd;
+    if (fd < 0) throw new ClosedError('DmaBuf');
+    return fd;
   }
 
   get closed(): boolean {
-    return this.#fd < 0;
+    return this.#cell.fd < 0;
   }
 
   /**
@@ -98,16 +148,16 @@ export class DmaBuf {
       throw fromNative(e, 'starting CPU access');
     }
     const m = new MappingImpl(ab, access !== 'read', (mapped) => {
-      this.#maps.delete(m);
+      this.#maps?.delete(m);
       runAllSync([
         () => {
           // the owner, not an fd number: a closed DmaBuf ended its mappings first
-          if (this.#fd >= 0) b.dmabufSync(this.#fd, S.END | dir);
+          if (this.#cell.fd >= 0) b.dmabufSync(this.#cell.fd, S.END | dir);
         },
         () => b.munmap(mapped),
       ]);
     });
-    this.#maps.add(m);
+    (this.#maps ??= new Set()).add(m);
     return m as ReadonlyMappedDmaBuf | MappedDmaBuf;
   }
 
@@ -125,26 +175,55 @@ export class DmaBuf {
   /**
    * @internal Ends its mappings and importers' handles, as close() does, but
    * hands the fd over instead of closing it: the caller closes it off the JS
-   * thread in a job of its own (a GuestBuffer's teardown). `fd` is -1 when
-   * close() or takeFd() came first; `error` is the first step that failed
-   * (every step runs, and the fd is handed over regardless).
+   * thread in a job of its own (a GuestBuffer's teardown). With `later`, the
+   * importers' GEM_CLOSEs are handed over too, as (fd, handle) pairs in
+   * `gemCloses`, for a caller that makes them at once on this thread. `fd`
+   * is -1 when close() or takeFd() came first; `error` is the first step that
+   * failed (every step runs, and the fd is handed over regardless).
    */
-  takeFd(): { fd: number; error?: unknown } {
-    if (this.#closing !== undefined || this.#fd < 0) return { fd: -1 };
-    const fd = this.#fd;
+  takeFd(later = false): { fd: number; gemCloses?: number[]; error?: unknown } {
+    const fd = this.#cell.fd;
+    if (this.#closing !== undefined || fd < 0) return { fd: -1 };
     this.#closing = Promise.resolve();
     let error: unknown;
+    const gemCloses: number[] = [];
     try {
-      runAllSync([
-        ...[...this.#maps].map((m) => () => m.closeSync()),
-        ...[...this.imports].map((dev) => () => dev.forget(this)),
-      ]);
+      this.#endMappings();
     } catch (e) {
       error = e;
     }
-    this.#fd = -1;
-    leaks.unregister(this);
-    return error === undefined ? { fd } : { fd, error };
+    for (const rec of this.#imports ?? []) {
+      try {
+        if (later) rec.dev.forgetLater(rec, gemCloses);
+        else rec.dev.forget(rec);
+      } catch (e) {
+        error ??= e;
+      }
+    }
+    this.#imports = undefined;
+    this.#letGo();
+    return { fd, gemCloses, error };
+  }
+
+  /** @internal This buffer's import record on `dev`, if it has one. */
+  importOn(dev: DrmDevice): ImportRecord | undefined {
+    return this.#imports?.find((r) => r.dev === dev);
+  }
+
+  /** @internal Records an import (DrmDevice.importDmaBuf). */
+  addImport(rec: ImportRecord): void {
+    (this.#imports ??= []).push(rec);
+  }
+
+  /** @internal Removes an import record once no import holds it. */
+  removeImport(rec: ImportRecord): void {
+    const i = this.#imports?.indexOf(rec) ?? -1;
+    if (i >= 0) this.#imports!.splice(i, 1);
+  }
+
+  #endMappings(): void {
+    if (this.#maps === undefined || this.#maps.size === 0) return;
+    runAllSync([...this.#maps].map((m) => () => m.closeSync()));
   }
 
   /**
@@ -154,14 +233,14 @@ export class DmaBuf {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#fd < 0) return;
-      const fd = this.#fd;
+      const fd = this.#cell.fd;
+      if (fd < 0) return;
       await runAll([
-        ...[...this.#maps].map((m) => () => m.closeSync()),
-        ...[...this.imports].map((dev) => () => dev.forget(this)),
+        () => this.#endMappings(),
+        ...[...(this.#imports ?? [])].map((rec) => () => rec.dev.forget(rec)),
         async () => {
-          this.#fd = -1;
-          leaks.unregister(this);
+          this.#imports = undefined;
+          this.#letGo();
           await this.#b.closeAsync(fd);
         },
       ]);

@@ -6,7 +6,7 @@
  * @module
  */
 import { native, type ImportResult, type NativeBinding } from '../binding.js';
-import { DmaBuf, type BufferFormat } from '../drm/dmabuf.js';
+import { DmaBuf, type BufferFormat, type FdCell } from '../drm/dmabuf.js';
 import { findDrmNode } from '../drm/device.js';
 import { ClosedError, DeviceNotFoundError, fromNative, ValidationError } from '../errors.js';
 import { abortable, FdResource, leaks, MAX_RELEASE_TIMEOUT_MS, runAll, runAllSync, SyncClosable } from '../resource.js';
@@ -69,6 +69,7 @@ export interface ImportOptions {
  * holder closes one, and never one this API did not create.
  */
 class ZcFile {
+  /** Hold counts; an entry stays at 0 once let go (handles are reused: no delete and re-add per import). */
   readonly #handles = new Map<number, number>();
 
   constructor(readonly res: FdResource, readonly b: NativeBinding) {}
@@ -80,13 +81,9 @@ class ZcFile {
   /** Gives up one hold; true when it was the last, so the handle is to be closed now. */
   let(handle: number): boolean {
     const n = (this.#handles.get(handle) ?? 0) - 1;
-    if (n > 0) {
-      this.#handles.set(handle, n);
-      return false;
-    }
     if (n < 0) return false; // not ours
-    this.#handles.delete(handle);
-    return true;
+    this.#handles.set(handle, n);
+    return n === 0;
   }
 
   drop(handle: number): void {
@@ -122,6 +119,32 @@ function importError(e: unknown, pages: number, domid: number): Error {
   return fromNative(e, `mapping ${pages} pages granted by domain ${domid}`);
 }
 
+/**
+ * What a GuestBuffer collected without close() leaves to release: its
+ * dma-buf's fd (unless closed or handed over), its wait fd and its hold on
+ * the device's fd. The message is made only if it runs.
+ */
+class GuestBufferLeak {
+  constructor(readonly dmabuf: FdCell, readonly wait: { w?: FreeWait }, readonly file: ZcFile) {}
+
+  get what(): string {
+    return 'GuestBuffer';
+  }
+
+  release(): void {
+    const { dmabuf, wait, file } = this;
+    runAllSync([
+      () => {
+        const fd = dmabuf.fd;
+        dmabuf.fd = -1;
+        if (fd >= 0) file.b.close(fd);
+      },
+      () => wait.w?.close(),
+      () => file.res.release(),
+    ]);
+  }
+}
+
 /** A guest's pages mapped into Dom0 and exported as a dma-buf (FROM_REFS). */
 export class GuestBuffer {
   readonly domid: number;
@@ -140,16 +163,16 @@ export class GuestBuffer {
   /** The wait as a pollable fd, once asked for (WAIT_FREE_FD); in an object the leak record shares. */
   readonly #wait: { w?: FreeWait } = {};
 
-  /** @internal */
-  constructor(file: ZcFile, domid: number, handle: number, waitHandle: number, dmabuf: DmaBuf, format: BufferFormat) {
+  /** @internal Takes `res.dmabufFd` over; holds one reference to the device's fd, released once freed. */
+  constructor(file: ZcFile, domid: number, res: ImportResult, format: BufferFormat) {
     this.#file = file;
     this.domid = domid;
-    this.#handle = handle;
-    this.waitHandle = waitHandle;
-    this.dmabuf = dmabuf;
+    this.#handle = res.handle;
+    this.waitHandle = res.waitHandle;
     this.format = format;
-    const wait = this.#wait;
-    leaks.register(this, { what: 'GuestBuffer', release: () => runAllSync([() => wait.w?.close(), () => file.res.release()]) }, this);
+    // the DmaBuf holds this object; this one's leak record closes its fd too
+    this.dmabuf = new DmaBuf(res.dmabufFd, { binding: file.b, format, size: res.size, owner: this });
+    leaks.register(this, new GuestBufferLeak(this.dmabuf.fdCell, this.#wait, file), this);
   }
 
   /** The zcopy GEM handle (0 once closed). */
@@ -251,13 +274,15 @@ export class GuestBuffer {
    * the zcopy handle leave this object, and the release call's arguments are
    * fixed. No new wait fd is asked for when a released() made one already.
    */
-  #beginTeardown(): { args: [number, number, number, number]; had: FreeWait | undefined; error: unknown } {
-    const { fd: dmabufFd, error } = this.dmabuf.takeFd();
+  #beginTeardown(sync: boolean): {
+    args: [number, number, number, number]; gemCloses: number[] | undefined; had: FreeWait | undefined; error: unknown;
+  } {
+    const { fd: dmabufFd, gemCloses, error } = this.dmabuf.takeFd(sync);
     const h = this.#handle;
     this.#handle = 0;
     const closeHandle = h !== 0 && this.#file.let(h);
     const had = this.#wait.w;
-    return { args: [this.#file.res.fd, closeHandle ? h : 0, dmabufFd, had ? 0 : this.waitHandle], had, error };
+    return { args: [this.#file.res.fd, closeHandle ? h : 0, dmabufFd, had ? 0 : this.waitHandle], gemCloses, had, error };
   }
 
   /**
@@ -274,10 +299,13 @@ export class GuestBuffer {
       this.#closing = this.#closeFreed();
       return 'already-freed';
     }
-    const { args, error } = this.#beginTeardown();
+    // the importers' GEM_CLOSEs go in the same addon call: one crossing
+    const { args, gemCloses, error: takeError } = this.#beginTeardown(true);
+    let error = takeError;
     let result: ReleaseResult | 'held';
     try {
-      const res = this.#file.b.zcopyReleaseSync(...args);
+      const res = this.#file.b.zcopyReleaseSync(...args, gemCloses?.length ? gemCloses : undefined);
+      if (res.gemCloseError !== undefined) error ??= fromNative(res.gemCloseError, 'closing an importer\'s GEM handle');
       if (res.waitFd >= 0) this.#wait.w = new FreeWait(this.#file.b, res.waitFd);
       result = res.freed || this.#wait.w?.freed ? 'freed' : 'held';
       if (result === 'freed') this.#setFreed();
@@ -299,7 +327,7 @@ export class GuestBuffer {
    */
   async #closeAndWait(opts: ReleaseOptions | undefined): Promise<ReleaseResult> {
     const { timeoutMs, signal } = checkReleaseOptions(opts);
-    const { args, had, error } = this.#beginTeardown();
+    const { args, had, error } = this.#beginTeardown(false);
     // the job's answer: how to wait (a wait fd), or how it ended
     this.#job = (async (): Promise<FreeWait | ReleaseResult> => {
       let res;
@@ -468,10 +496,8 @@ export class ZeroCopyDevice {
 
   #guestBuffer(opts: ImportOptions, domid: number, res: ImportResult): GuestBuffer {
     this.#file.hold(res.handle);
-    const format = { width: opts.width, height: opts.height, bpp: opts.bpp, pitch: res.pitch };
-    const dmabuf = new DmaBuf(res.dmabufFd, { binding: this.#b, format, size: res.size });
     this.#file.res.acquire(); // the buffer's hold on the device's fd
-    return new GuestBuffer(this.#file, domid, res.handle, res.waitHandle, dmabuf, format);
+    return new GuestBuffer(this.#file, domid, res, { width: opts.width, height: opts.height, bpp: opts.bpp, pitch: res.pitch });
   }
 
   /** Grants every page of `dmabuf` to domain `domid`. */

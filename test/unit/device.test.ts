@@ -183,6 +183,29 @@ describe('GuestBuffer lifetime', () => {
     expect(fake.open.size).toBe(1);
   });
 
+  it("closeSync makes the importers' GEM_CLOSEs in its own addon call, first; an importer's failure is thrown after the whole teardown", () => {
+    const { fake, dev } = setup();
+    const vgem = DrmDevice.open('/dev/dri/card0', { binding: fake.binding });
+    const buf = dev.importGuestBufferSync(small);
+    const h = vgem.importDmaBuf(buf.dmabuf);
+    vgem.importDmaBuf(buf.dmabuf); // counted: one handle, closed once
+    const [zcopyHandle, dmabufFd] = [buf.handle, buf.dmabuf.fd];
+    fake.calls.length = 0;
+    expect(buf.closeSync()).toBe('freed');
+    expect(fake.calls.slice(0, 4)).toEqual([`gem-close ${vgem.fd} ${h}`, `gem-close ${dev.fd} ${zcopyHandle}`, `close ${dmabufFd}`, 'wait-free-fd 7']);
+    expect(vgem.importCount(h)).toBe(0);
+    expect(fake.handles(vgem.fd)).toEqual([]);
+
+    const failing = dev.importGuestBufferSync(small);
+    vgem.importDmaBuf(failing.dmabuf);
+    fake.failNext.set('gemClose', 'EIO'); // the importer's, made first
+    expect(() => failing.closeSync()).toThrow(expect.objectContaining({ code: 'EIO', syscall: 'DRM_IOCTL_GEM_CLOSE' }));
+    expect(fake.handles(dev.fd)).toEqual([]); // the zcopy handle, fd and wait went on
+    expect(failing.dmabuf.closed).toBe(true);
+    expect(failing.closeSync()).toBe('already-freed');
+    expect(fake.open.size).toBe(2); // the device and vgem
+  });
+
   it('closeSync maps errors as close() does: GEM_CLOSE thrown, ENOENT (waited for before) is already-freed', () => {
     const { fake, dev } = setup();
     const a = dev.importGuestBufferSync(small);

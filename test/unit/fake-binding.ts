@@ -201,7 +201,16 @@ export function fakeBinding(): Fake {
     async zcopyRelease(fd, handle, dmabufFd, waitHandle) {
       return b.zcopyReleaseSync!(fd, handle, dmabufFd, waitHandle);
     },
-    zcopyReleaseSync(fd, handle, dmabufFd, waitHandle) {
+    zcopyReleaseSync(fd, handle, dmabufFd, waitHandle, gemCloses) {
+      // the importers' GEM_CLOSEs first, as the addon makes them
+      let importerErr: NativeError | undefined;
+      for (let i = 0; i + 1 < (gemCloses?.length ?? 0); i += 2) {
+        try {
+          b.drmGemClose!(gemCloses![i]!, gemCloses![i + 1]!);
+        } catch (e) {
+          importerErr ??= e as NativeError;
+        }
+      }
       const f = file(fd, 'DRM_IOCTL_GEM_CLOSE');
       let gemErr: unknown;
       if (handle !== 0) {
@@ -216,13 +225,14 @@ export function fakeBinding(): Fake {
       if (dmabufFd >= 0) doClose(dmabufFd);
       if (gemErr !== undefined) throw gemErr;
       if (fake.waitResult === 'ok') fake.freeAll(); // the last close freed the buffer
-      if (waitHandle === 0) return { freed: false, waitFd: -1 };
+      const more = importerErr === undefined ? {} : { gemCloseError: importerErr };
+      if (waitHandle === 0) return { freed: false, waitFd: -1, ...more };
       const w = b.zcopyWaitFreeFd!(fd, waitHandle);
       if (b.fdReadable!(w)) {
         doClose(w);
-        return { freed: true, waitFd: -1 };
+        return { freed: true, waitFd: -1, ...more };
       }
-      return { freed: false, waitFd: w };
+      return { freed: false, waitFd: w, ...more };
     },
     zcopyWaitFreeFd(fd, waitHandle) {
       calls.push(`wait-free-fd ${waitHandle}`);

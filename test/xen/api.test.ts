@@ -195,13 +195,15 @@ describe('TypeScript API (real devices)', () => {
     const jobs = native().poolStats().outstanding;
     const buf = zc.importGuestBufferSync({ domid: guest.domid, refs: shared.refs, width: 128, height: 128, bpp: 32 });
     expect(buf.dmabuf.size).toBe(64 * 4096);
-    vgem.importDmaBuf(buf.dmabuf);
+    const h = vgem.importDmaBuf(buf.dmabuf);
     {
       using view = buf.dmabuf.map('read');
       expect(firstMismatch(new Uint32Array(view.toBuffer().buffer), 21)).toBe(-1);
     }
     expect(native().poolStats().outstanding).toBe(jobs);
+    // vgem's handle is closed in closeSync's own addon call, before the last close: freed at once
     expect(buf.closeSync()).toBe('freed');
+    expect(vgem.importCount(h)).toBe(0);
     expect(zcopyStats()).toMatchObject({ live_objects: 0, mapped_foreign_pages: 0, wait_fds: 0 });
     // held by a dup: 'held', then released() waits on the wait fd
     const held = zc.importGuestBufferSync({ domid: guest.domid, refs: shared.refs, width: 128, height: 128, bpp: 32 });
