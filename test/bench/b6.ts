@@ -145,7 +145,8 @@ export async function runB6(log: (m: string) => void, seconds = Number(process.e
 }
 
 // `node --import tsx test/bench/b6.ts` in Dom0: B6 alone, printed as JSON
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/test\//, '/test/'))) {
+// (only then: bundled into run.ts's program, this module is not the entry point)
+if (process.argv[1]?.endsWith('/test/bench/b6.ts')) {
   const t0 = performance.now();
   const result = await runB6((m) => console.log(`[b6 ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${m}`));
   console.log(JSON.stringify(result, null, 2));

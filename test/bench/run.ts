@@ -12,6 +12,7 @@ import { native } from '../../lib/binding.js';
 import { type DmaBuf, DrmDevice, GrantMapper, type GuestBuffer, ZeroCopyDevice } from '../../lib/index.js';
 import { DomU, type SharedBuffer } from '../xen/fixture.js';
 import { FRAME_H as H, FRAME_PAGES, FRAME_W as W, runB1 } from './b1.js';
+import { b1StepsRow, runB1Steps } from './b1steps.js';
 import { runB3 } from './b3.js';
 import { runB6 } from './b6.js';
 import { idleProbe, lagOf, log, monitored, outDir as out, Samples } from './common.js';
@@ -42,8 +43,10 @@ const rows: Row[] = [];
 // ---- B1: Node vs C, the same import/teardown cycle, by size (b1.ts) -----------------------
 const frame = await guest.share({ pages: FRAME_PAGES, seed: 1 });
 const b1 = await runB1({ zc, vgem, domid: guest.domid, frame, cycles: CYCLES, samples, log });
-results.B1 = b1.json;
-rows.push(...b1.rows);
+// where a 1-page sync cycle's time goes, layer by layer (b1steps.ts)
+const steps = await runB1Steps({ zc, vgem, domid: guest.domid, refs: frame.refs.subarray(0, 1), cycles: CYCLES, samples, log });
+results.B1 = { ...b1.json, steps };
+rows.push(...b1.rows, b1StepsRow(steps));
 const b4DuringB1 = b1.lag;
 
 // ---- B2: CPU per frame, zero copy vs copies ----------------------------------------------

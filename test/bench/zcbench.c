@@ -11,9 +11,17 @@
  *       GEM_CLOSE, close, WAIT_FREE
  *   zcbench gntmap DOMID REFS_FILE PAGES CYCLES
  *       gntdev MAP_GRANT_REF + mmap + touch + munmap + UNMAP (the hypercall floor)
+ *   zcbench poll CYCLES
+ *       one poll(2) of /dev/null with no wait per cycle: what a cheap
+ *       syscall costs in a small C process (B1 steps compares Node's)
+ *   zcbench steps DOMID REFS_FILE WIDTH HEIGHT CYCLES 2018|fd
+ *       the cycle in three timed steps, cut where the Node breakdown cuts it:
+ *       import (FROM_REFS, export), vgem (PRIME import), teardown (both
+ *       GEM_CLOSEs, close, then WAIT_FREE ("2018") or WAIT_FREE_FD with
+ *       IF_BUSY ("fd"), as the addon's release does)
  *
  * REFS_FILE holds one decimal grant reference per line. Prints one line per
- * cycle: the cycle's wall time in nanoseconds.
+ * cycle: the cycle's wall time in nanoseconds (steps: three times).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -149,6 +158,66 @@ static int cycle(uint32_t domid, uint32_t *refs, uint32_t n, uint32_t w, uint32_
 	return 0;
 }
 
+/* The cycle of cycle(), timed per step; with_fd waits the addon's way. */
+static int steps(uint32_t domid, uint32_t *refs, uint32_t n, uint32_t w, uint32_t h, int cycles,
+		 int with_fd)
+{
+	int zc = open_drm(XENDRM_ZCOPY_DRIVER_NAME), vgem = open_drm("vgem");
+
+	for (int c = 0; c < cycles; c++) {
+		struct drm_xen_zcopy_dumb_from_refs fr = { 0 };
+		struct drm_prime_handle exp = { 0 }, imp = { 0 };
+		struct drm_gem_close gc = { 0 };
+		uint64_t t0 = now_ns(), t1, t2;
+
+		fr.num_grefs = n;
+		fr.grefs = refs;
+		fr.otherend_id = domid;
+		fr.dumb.width = w;
+		fr.dumb.height = h;
+		fr.dumb.bpp = 32;
+		if (xioctl(zc, DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS, &fr))
+			die("FROM_REFS");
+		exp.handle = fr.dumb.handle;
+		exp.flags = DRM_CLOEXEC | DRM_RDWR;
+		if (xioctl(zc, DRM_IOCTL_PRIME_HANDLE_TO_FD, &exp))
+			die("PRIME_HANDLE_TO_FD");
+		t1 = now_ns();
+		imp.fd = exp.fd;
+		if (xioctl(vgem, DRM_IOCTL_PRIME_FD_TO_HANDLE, &imp))
+			die("PRIME_FD_TO_HANDLE");
+		t2 = now_ns();
+		gc.handle = imp.handle;
+		if (xioctl(vgem, DRM_IOCTL_GEM_CLOSE, &gc))
+			die("GEM_CLOSE vgem");
+		gc.handle = fr.dumb.handle;
+		if (xioctl(zc, DRM_IOCTL_GEM_CLOSE, &gc))
+			die("GEM_CLOSE zcopy");
+		close(exp.fd);
+		if (with_fd) {
+			struct drm_xen_zcopy_dumb_wait_free_fd wf = {
+				.wait_handle = fr.wait_handle,
+				.flags = DRM_XEN_ZCOPY_WAIT_FREE_FD_IF_BUSY,
+			};
+
+			if (xioctl(zc, DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD, &wf))
+				die("WAIT_FREE_FD");
+			if (wf.fd >= 0)
+				die("WAIT_FREE_FD: not freed by the last close");
+		} else {
+			struct drm_xen_zcopy_dumb_wait_free wf = {
+				.wait_handle = fr.wait_handle, .wait_to_ms = 3000,
+			};
+
+			if (xioctl(zc, DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE, &wf) && errno != ENOENT)
+				die("WAIT_FREE");
+		}
+		printf("%llu %llu %llu\n", (unsigned long long)(t1 - t0),
+		       (unsigned long long)(t2 - t1), (unsigned long long)(now_ns() - t2));
+	}
+	return 0;
+}
+
 static int gntmap(uint32_t domid, uint32_t *refs, uint32_t n, int cycles)
 {
 	int fd = open("/dev/xen/gntdev", O_RDWR | O_CLOEXEC);
@@ -191,6 +260,25 @@ int main(int argc, char **argv)
 		return cycle((uint32_t)atoi(argv[2]), refs, n, (uint32_t)atoi(argv[4]),
 			     (uint32_t)atoi(argv[5]), atoi(argv[6]), 1);
 	}
+	if (argc == 3 && !strcmp(argv[1], "poll")) {
+		struct pollfd p = { .fd = open("/dev/null", O_RDONLY | O_CLOEXEC), .events = POLLIN };
+
+		if (p.fd < 0)
+			die("/dev/null");
+		for (int c = 0; c < atoi(argv[2]); c++) {
+			uint64_t t0 = now_ns();
+
+			if (poll(&p, 1, 0) < 0)
+				die("poll");
+			printf("%llu\n", (unsigned long long)(now_ns() - t0));
+		}
+		return 0;
+	}
+	if (argc == 8 && !strcmp(argv[1], "steps")) {
+		refs = read_refs(argv[3], &n);
+		return steps((uint32_t)atoi(argv[2]), refs, n, (uint32_t)atoi(argv[4]),
+			     (uint32_t)atoi(argv[5]), atoi(argv[6]), !strcmp(argv[7], "fd"));
+	}
 	if (argc == 6 && !strcmp(argv[1], "import")) {
 		refs = read_refs(argv[3], &n);
 		if ((uint32_t)atoi(argv[4]) < n)
@@ -203,6 +291,7 @@ int main(int argc, char **argv)
 			n = (uint32_t)atoi(argv[4]);
 		return gntmap((uint32_t)atoi(argv[2]), refs, n, atoi(argv[5]));
 	}
-	fprintf(stderr, "usage: zcbench cycle DOMID REFS W H CYCLES | import|gntmap DOMID REFS PAGES CYCLES\n");
+	fprintf(stderr, "usage: zcbench cycle DOMID REFS W H CYCLES | steps DOMID REFS W H CYCLES 2018|fd | poll CYCLES\n"
+		"       | import|gntmap DOMID REFS PAGES CYCLES\n");
 	return 2;
 }

@@ -6,7 +6,8 @@
 // vitest's isolate: false.
 //   node test/xen/arm64/bundle.mjs OUTDIR test/xen/a.test.ts...
 //   node test/xen/arm64/bundle.mjs --plain OUTDIR test/bench/arm64.ts
-//       a program, not tests: no global setup, no manifest
+//       a program, not tests: no global setup, no manifest (bench.sh also
+//       builds x86-64's test/bench/run.ts this way, to measure dist/)
 import { build } from 'esbuild';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
