@@ -58,6 +58,7 @@ const figures: Figure[] = [
   { key: 'B1.ratio_sync', what: 'B1 Node (sync API)/C, 2025 pages', goal: '≤ 1.05', ok: (v) => v <= 1.05 },
   { key: 'B1.ratio_sync_by_pages.16', what: 'B1 Node (sync API)/C, 16 pages', goal: '–', ok: () => true },
   { key: 'B1.ratio_sync_by_pages.1', what: 'B1 Node (sync API)/C, 1 page', goal: '≤ 1.2', ok: (v) => v <= 1.2 },
+  { key: 'B1.steps.ratio.c_mt', what: 'B1 steps, 1 page: C with 16 idle threads / C', goal: '–', ok: () => true },
   { key: 'B1.steps.ratio.napi', what: 'B1 steps, 1 page: the addon called directly / C', goal: '–', ok: () => true },
   { key: 'B1.steps.ratio.lib', what: 'B1 steps, 1 page: the library (sync) / C', goal: '–', ok: () => true },
   { key: 'B1.steps.addon_ms', what: 'B1 steps, 1 page: ms the addon adds to C', goal: '–', ok: () => true },

@@ -5,6 +5,9 @@
  *
  * - `c_2018`: zcbench, the 2018 teardown (WAIT_FREE);
  * - `c_fd`:   zcbench, the teardown the addon makes (WAIT_FREE_FD with IF_BUSY);
+ * - `c_mt`:   zcbench as c_2018 with 16 idle threads, as many as Node's process
+ *             has about (the kernel's paths for a process that shares its files
+ *             and mm: fdget's reference count, ...);
  * - `napi`:   the addon's functions called directly, no library objects;
  * - `lib`:    the library's sync API (importGuestBufferSync, importDmaBuf, closeSync).
  *
@@ -43,8 +46,8 @@ export interface B1Steps {
   median_ms: Record<string, Record<Step | 'cycle', number>>;
   /** median µs of each probe: clock_pair, napi_nop, napi_poll, c_poll */
   probes_us: Record<string, number>;
-  /** cycle medians against C's (the 2018 teardown, B1's C side): napi/C, lib/C */
-  ratio: { napi: number; lib: number };
+  /** cycle medians against C's (the 2018 teardown, B1's C side): C with threads, napi, lib */
+  ratio: { c_mt: number; napi: number; lib: number };
   /** what each layer adds per cycle (median cycles): the addon (napi - c_2018), the library's JS (lib - napi) */
   addon_ms: number;
   js_ms: number;
@@ -52,11 +55,12 @@ export interface B1Steps {
 
 const empty = (): Times => ({ import: [], vgem: [], teardown: [] });
 
-function zcbenchSteps(args: string[]): Promise<Times> {
+function zcbenchSteps(args: string[], threads = 0): Promise<Times> {
   const zcbench = process.env.XZC_ZCBENCH;
   if (!zcbench) return Promise.reject(new Error('XZC_ZCBENCH is not set: run the benchmarks with npm run bench'));
   return import('node:child_process').then(({ execFile }) => new Promise((resolve, reject) => {
-    execFile(zcbench, args, { encoding: 'utf8' }, (err, stdout) => {
+    const env = { ...process.env, XZC_ZCBENCH_THREADS: String(threads) };
+    execFile(zcbench, args, { encoding: 'utf8', env }, (err, stdout) => {
       if (err) return reject(err);
       const t = empty();
       for (const line of stdout.trim().split('\n')) {
@@ -113,16 +117,17 @@ export async function runB1Steps(o: B1StepsOptions): Promise<B1Steps> {
     }
   }
 
-  o.log(`B1 steps, ${pages} page(s): warm-up, then ${o.cycles} cycles per layer (C 2018, C wait fd, addon direct, library), in blocks of ${BLOCK}`);
+  o.log(`B1 steps, ${pages} page(s): warm-up, then ${o.cycles} cycles per layer (C 2018, C wait fd, C with threads, addon direct, library), in blocks of ${BLOCK}`);
   // past the JIT's first tiers (Node's side) before anything counts
   napi(50, empty());
   lib(50, empty());
   await zcbenchSteps(cArgs(5, 'fd'));
-  const layers: Record<string, Times> = { c_2018: empty(), c_fd: empty(), napi: empty(), lib: empty() };
+  const layers: Record<string, Times> = { c_2018: empty(), c_fd: empty(), c_mt: empty(), napi: empty(), lib: empty() };
   const add = (into: Times, t: Times) => STEPS.forEach((s) => into[s].push(...t[s]));
   for (let done = 0; done < o.cycles; done += BLOCK) {
     add(layers.c_2018!, await zcbenchSteps(cArgs(BLOCK, '2018')));
     add(layers.c_fd!, await zcbenchSteps(cArgs(BLOCK, 'fd')));
+    add(layers.c_mt!, await zcbenchSteps(cArgs(BLOCK, '2018'), 16));
     napi(BLOCK, layers.napi!);
     lib(BLOCK, layers.lib!);
   }
@@ -158,7 +163,7 @@ export async function runB1Steps(o: B1StepsOptions): Promise<B1Steps> {
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
   return {
     pages, cycles: o.cycles, median_ms, probes_us,
-    ratio: { napi: r3(cyc('napi') / cyc('c_2018')), lib: r3(cyc('lib') / cyc('c_2018')) },
+    ratio: { c_mt: r3(cyc('c_mt') / cyc('c_2018')), napi: r3(cyc('napi') / cyc('c_2018')), lib: r3(cyc('lib') / cyc('c_2018')) },
     addon_ms: r3(cyc('napi') - cyc('c_2018')), js_ms: r3(cyc('lib') - cyc('napi')),
   };
 }
@@ -168,7 +173,7 @@ export function b1StepsRow(r: B1Steps): Row {
   const m = (l: string) => r.median_ms[l]!.cycle.toFixed(3);
   return {
     id: 'B1 steps', what: `the sync cycle at ${r.pages} page(s) by layer (ms): C, the addon called directly, the library`,
-    result: `C ${m('c_2018')} (wait fd ${m('c_fd')}), addon ${m('napi')} (${r.ratio.napi}x), library ${m('lib')} (${r.ratio.lib}x): ` +
+    result: `C ${m('c_2018')} (wait fd ${m('c_fd')}, 16 idle threads ${m('c_mt')}), addon ${m('napi')} (${r.ratio.napi}x), library ${m('lib')} (${r.ratio.lib}x): ` +
       `addon +${r.addon_ms}, library JS +${r.js_ms}`,
     goal: '– (explains B1 at 1 page)', met: undefined,
   };

@@ -20,6 +20,10 @@
  *       GEM_CLOSEs, close, then WAIT_FREE ("2018") or WAIT_FREE_FD with
  *       IF_BUSY ("fd"), as the addon's release does)
  *
+ * XZC_ZCBENCH_THREADS=N starts N idle threads first: the kernel takes its
+ * slower paths for a process whose files and mm are shared by threads (as
+ * Node's are), e.g. fdget's reference count.
+ *
  * REFS_FILE holds one decimal grant reference per line. Prints one line per
  * cycle: the cycle's wall time in nanoseconds (steps: three times).
  */
@@ -31,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -113,8 +118,14 @@ static uint32_t *read_refs(const char *file, uint32_t *count)
 	return refs;
 }
 
+/*
+ * The import cycle, `cycles` times: FROM_REFS, PRIME export, (vgem import,)
+ * GEM_CLOSEs, close, then WAIT_FREE or WAIT_FREE_FD with IF_BUSY (with_fd).
+ * Prints each cycle's time, or with per_step its three steps' (import, vgem
+ * import, teardown; the clock is read between steps only then).
+ */
 static int cycle(uint32_t domid, uint32_t *refs, uint32_t n, uint32_t w, uint32_t h, int cycles,
-		 int with_vgem)
+		 int with_vgem, int with_fd, int per_step)
 {
 	int zc = open_drm(XENDRM_ZCOPY_DRIVER_NAME), vgem = with_vgem ? open_drm("vgem") : -1;
 
@@ -122,8 +133,7 @@ static int cycle(uint32_t domid, uint32_t *refs, uint32_t n, uint32_t w, uint32_
 		struct drm_xen_zcopy_dumb_from_refs fr = { 0 };
 		struct drm_prime_handle exp = { 0 }, imp = { 0 };
 		struct drm_gem_close gc = { 0 };
-		struct drm_xen_zcopy_dumb_wait_free wf = { 0 };
-		uint64_t t0 = now_ns();
+		uint64_t t0 = now_ns(), t1 = 0, t2 = 0;
 
 		fr.num_grefs = n;
 		fr.grefs = refs;
@@ -137,59 +147,18 @@ static int cycle(uint32_t domid, uint32_t *refs, uint32_t n, uint32_t w, uint32_
 		exp.flags = DRM_CLOEXEC | DRM_RDWR;
 		if (xioctl(zc, DRM_IOCTL_PRIME_HANDLE_TO_FD, &exp))
 			die("PRIME_HANDLE_TO_FD");
+		if (per_step)
+			t1 = now_ns();
 		if (with_vgem) {
 			imp.fd = exp.fd;
 			if (xioctl(vgem, DRM_IOCTL_PRIME_FD_TO_HANDLE, &imp))
 				die("PRIME_FD_TO_HANDLE");
+			if (per_step)
+				t2 = now_ns();
 			gc.handle = imp.handle;
 			if (xioctl(vgem, DRM_IOCTL_GEM_CLOSE, &gc))
 				die("GEM_CLOSE vgem");
 		}
-		gc.handle = fr.dumb.handle;
-		if (xioctl(zc, DRM_IOCTL_GEM_CLOSE, &gc))
-			die("GEM_CLOSE zcopy");
-		close(exp.fd);
-		wf.wait_handle = fr.wait_handle;
-		wf.wait_to_ms = 3000;
-		if (xioctl(zc, DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE, &wf) && errno != ENOENT)
-			die("WAIT_FREE");
-		printf("%llu\n", (unsigned long long)(now_ns() - t0));
-	}
-	return 0;
-}
-
-/* The cycle of cycle(), timed per step; with_fd waits the addon's way. */
-static int steps(uint32_t domid, uint32_t *refs, uint32_t n, uint32_t w, uint32_t h, int cycles,
-		 int with_fd)
-{
-	int zc = open_drm(XENDRM_ZCOPY_DRIVER_NAME), vgem = open_drm("vgem");
-
-	for (int c = 0; c < cycles; c++) {
-		struct drm_xen_zcopy_dumb_from_refs fr = { 0 };
-		struct drm_prime_handle exp = { 0 }, imp = { 0 };
-		struct drm_gem_close gc = { 0 };
-		uint64_t t0 = now_ns(), t1, t2;
-
-		fr.num_grefs = n;
-		fr.grefs = refs;
-		fr.otherend_id = domid;
-		fr.dumb.width = w;
-		fr.dumb.height = h;
-		fr.dumb.bpp = 32;
-		if (xioctl(zc, DRM_IOCTL_XEN_ZCOPY_DUMB_FROM_REFS, &fr))
-			die("FROM_REFS");
-		exp.handle = fr.dumb.handle;
-		exp.flags = DRM_CLOEXEC | DRM_RDWR;
-		if (xioctl(zc, DRM_IOCTL_PRIME_HANDLE_TO_FD, &exp))
-			die("PRIME_HANDLE_TO_FD");
-		t1 = now_ns();
-		imp.fd = exp.fd;
-		if (xioctl(vgem, DRM_IOCTL_PRIME_FD_TO_HANDLE, &imp))
-			die("PRIME_FD_TO_HANDLE");
-		t2 = now_ns();
-		gc.handle = imp.handle;
-		if (xioctl(vgem, DRM_IOCTL_GEM_CLOSE, &gc))
-			die("GEM_CLOSE vgem");
 		gc.handle = fr.dumb.handle;
 		if (xioctl(zc, DRM_IOCTL_GEM_CLOSE, &gc))
 			die("GEM_CLOSE zcopy");
@@ -212,8 +181,11 @@ static int steps(uint32_t domid, uint32_t *refs, uint32_t n, uint32_t w, uint32_
 			if (xioctl(zc, DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE, &wf) && errno != ENOENT)
 				die("WAIT_FREE");
 		}
-		printf("%llu %llu %llu\n", (unsigned long long)(t1 - t0),
-		       (unsigned long long)(t2 - t1), (unsigned long long)(now_ns() - t2));
+		if (per_step)
+			printf("%llu %llu %llu\n", (unsigned long long)(t1 - t0),
+			       (unsigned long long)(t2 - t1), (unsigned long long)(now_ns() - t2));
+		else
+			printf("%llu\n", (unsigned long long)(now_ns() - t0));
 	}
 	return 0;
 }
@@ -251,14 +223,30 @@ static int gntmap(uint32_t domid, uint32_t *refs, uint32_t n, int cycles)
 	return 0;
 }
 
+static void *idle_thread(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
+	const char *threads = getenv("XZC_ZCBENCH_THREADS");
 	uint32_t n, *refs;
+
+	for (int t = 0; threads && t < atoi(threads); t++) {
+		pthread_t id;
+
+		if (pthread_create(&id, NULL, idle_thread, NULL))
+			die("pthread_create");
+	}
 
 	if (argc == 7 && !strcmp(argv[1], "cycle")) {
 		refs = read_refs(argv[3], &n);
 		return cycle((uint32_t)atoi(argv[2]), refs, n, (uint32_t)atoi(argv[4]),
-			     (uint32_t)atoi(argv[5]), atoi(argv[6]), 1);
+			     (uint32_t)atoi(argv[5]), atoi(argv[6]), 1, 0, 0);
 	}
 	if (argc == 3 && !strcmp(argv[1], "poll")) {
 		struct pollfd p = { .fd = open("/dev/null", O_RDONLY | O_CLOEXEC), .events = POLLIN };
@@ -276,14 +264,14 @@ int main(int argc, char **argv)
 	}
 	if (argc == 8 && !strcmp(argv[1], "steps")) {
 		refs = read_refs(argv[3], &n);
-		return steps((uint32_t)atoi(argv[2]), refs, n, (uint32_t)atoi(argv[4]),
-			     (uint32_t)atoi(argv[5]), atoi(argv[6]), !strcmp(argv[7], "fd"));
+		return cycle((uint32_t)atoi(argv[2]), refs, n, (uint32_t)atoi(argv[4]),
+			     (uint32_t)atoi(argv[5]), atoi(argv[6]), 1, !strcmp(argv[7], "fd"), 1);
 	}
 	if (argc == 6 && !strcmp(argv[1], "import")) {
 		refs = read_refs(argv[3], &n);
 		if ((uint32_t)atoi(argv[4]) < n)
 			n = (uint32_t)atoi(argv[4]);
-		return cycle((uint32_t)atoi(argv[2]), refs, n, 1024, n, atoi(argv[5]), 0);
+		return cycle((uint32_t)atoi(argv[2]), refs, n, 1024, n, atoi(argv[5]), 0, 0, 0);
 	}
 	if (argc == 6 && !strcmp(argv[1], "gntmap")) {
 		refs = read_refs(argv[3], &n);
