@@ -37,6 +37,13 @@ static_assert(DRM_IOCTL_XEN_ZCOPY_DUMB_WAIT_FREE_FD == 0xC0106443, "WAIT_FREE_FD
 namespace xzc {
 namespace {
 
+// GEM_CLOSE: 0 or the errno.
+int GemClose(int fd, uint32_t handle) {
+  drm_gem_close gc{};
+  gc.handle = handle;
+  return IoctlRetry(fd, DRM_IOCTL_GEM_CLOSE, &gc) < 0 ? errno : 0;
+}
+
 std::vector<uint32_t> ArgRefs(const Napi::CallbackInfo& info, size_t i) {
   Napi::Uint32Array a = ArgUint32Array(info, i, "refs");
   return std::vector<uint32_t>(a.Data(), a.Data() + a.ElementLength());
@@ -144,9 +151,7 @@ struct ImportWork {
     exp.flags = DRM_CLOEXEC | DRM_RDWR;
     if (IoctlRetry(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &exp) < 0) {
       int err = errno;
-      drm_gem_close gc{};
-      gc.handle = req.dumb.handle;
-      IoctlRetry(fd, DRM_IOCTL_GEM_CLOSE, &gc);  // frees the import
+      GemClose(fd, req.dumb.handle);  // frees the import
       syscall = "DRM_IOCTL_PRIME_HANDLE_TO_FD";
       return err;
     }
@@ -260,16 +265,10 @@ struct ReleaseWork {
   int Run() {
     int err = 0;
     for (size_t i = 0; i + 1 < gemCloses.size(); i += 2) {
-      drm_gem_close gc{};
-      gc.handle = gemCloses[i + 1];
-      if (IoctlRetry(static_cast<int>(gemCloses[i]), DRM_IOCTL_GEM_CLOSE, &gc) < 0 && gemCloseErr == 0)
-        gemCloseErr = errno;
+      int e = GemClose(static_cast<int>(gemCloses[i]), gemCloses[i + 1]);
+      if (gemCloseErr == 0) gemCloseErr = e;
     }
-    if (handle != 0) {
-      drm_gem_close gc{};
-      gc.handle = handle;
-      if (IoctlRetry(fd, DRM_IOCTL_GEM_CLOSE, &gc) < 0) err = errno;
-    }
+    if (handle != 0) err = GemClose(fd, handle);
     if (dmabuf >= 0) close(dmabuf);
     dmabuf = -1;
     if (err != 0) return err;

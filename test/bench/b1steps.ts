@@ -1,6 +1,6 @@
 /**
  * B1 steps: where the time of a 1-page sync cycle goes. The cycle is cut into
- * the same three steps at four layers, measured in one run, interleaved in
+ * the same three steps at five layers, measured in one run, interleaved in
  * blocks so all see the same VM:
  *
  * - `c_2018`: zcbench, the 2018 teardown (WAIT_FREE);
@@ -12,15 +12,16 @@
  * - `lib`:    the library's sync API (importGuestBufferSync, importDmaBuf, closeSync).
  *
  * Steps: `import` (FROM_REFS + PRIME export), `vgem` (PRIME import), `teardown`
- * (importer's and zcopy's GEM_CLOSE, the last close, the wait). napi - c_fd is
- * what crossing into the addon costs; lib - napi is the library's JavaScript.
+ * (importer's and zcopy's GEM_CLOSE, the last close, the wait). napi - c_2018
+ * is what the addon adds (c_fd shows its wait costs what 2018's does); lib -
+ * napi is the library's JavaScript.
  * Probes of the parts: a clock read pair (performance.now()), an addon call
  * that makes no syscall, one that makes one poll(2), and that poll(2) from
  * zcbench (a cheap syscall in a small C process).
  */
 import { native } from '../../lib/binding.js';
 import type { DrmDevice, ZeroCopyDevice } from '../../lib/index.js';
-import { refsFile, runC, type Samples } from './common.js';
+import { refsFile, runC, type Samples, zcbench } from './common.js';
 import type { Row } from './report.js';
 import { summarize } from './stats.js';
 
@@ -55,23 +56,14 @@ export interface B1Steps {
 
 const empty = (): Times => ({ import: [], vgem: [], teardown: [] });
 
-function zcbenchSteps(args: string[], threads = 0): Promise<Times> {
-  const zcbench = process.env.XZC_ZCBENCH;
-  if (!zcbench) return Promise.reject(new Error('XZC_ZCBENCH is not set: run the benchmarks with npm run bench'));
-  return import('node:child_process').then(({ execFile }) => new Promise((resolve, reject) => {
-    const env = { ...process.env, XZC_ZCBENCH_THREADS: String(threads) };
-    execFile(zcbench, args, { encoding: 'utf8', env }, (err, stdout) => {
-      if (err) return reject(err);
-      const t = empty();
-      for (const line of stdout.trim().split('\n')) {
-        const [a, b, c] = line.split(' ').map((x) => Number(x) / 1e6);
-        t.import.push(a!);
-        t.vgem.push(b!);
-        t.teardown.push(c!);
-      }
-      resolve(t);
-    });
-  }));
+async function zcbenchSteps(args: string[], threads = 0): Promise<Times> {
+  const t = empty();
+  for (const [a, b, c] of await zcbench(args, { XZC_ZCBENCH_THREADS: String(threads) })) {
+    t.import.push(a!);
+    t.vgem.push(b!);
+    t.teardown.push(c!);
+  }
+  return t;
 }
 
 export async function runB1Steps(o: B1StepsOptions): Promise<B1Steps> {
@@ -145,7 +137,7 @@ export async function runB1Steps(o: B1StepsOptions): Promise<B1Steps> {
     clock_pair: probe(() => undefined),
     napi_nop: probe(() => b.munmap(empty0)), // a zero-length buffer: no syscall
     napi_poll: probe(() => b.fdReadable(vfd)),
-    c_poll: summarize((await runC(['poll', '1000'])).map((ms) => ms)).median * 1000,
+    c_poll: summarize(await runC(['poll', '1000'])).median * 1000,
   };
   for (const k of Object.keys(probes_us)) probes_us[k] = Math.round(probes_us[k]! * 10) / 10;
   const median_ms: B1Steps['median_ms'] = {};

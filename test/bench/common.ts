@@ -23,14 +23,22 @@ export function refsFile(refs: Uint32Array, name: string): string {
   return f;
 }
 
-/** Runs zcbench (ms per cycle). Asynchronous: the event loop, and the delay sampler, run on meanwhile. */
-export function runC(args: string[]): Promise<number[]> {
-  const zcbench = process.env.XZC_ZCBENCH;
-  if (!zcbench) return Promise.reject(new Error('XZC_ZCBENCH is not set: run the benchmarks with npm run bench'));
+/**
+ * Runs zcbench: its output lines, each split into fields of ns turned into ms.
+ * Asynchronous: the event loop, and the delay sampler, run on meanwhile.
+ */
+export function zcbench(args: string[], env: NodeJS.ProcessEnv = {}): Promise<number[][]> {
+  const bin = process.env.XZC_ZCBENCH;
+  if (!bin) return Promise.reject(new Error('XZC_ZCBENCH is not set: run the benchmarks with npm run bench'));
   return new Promise((resolve, reject) => {
-    execFile(zcbench, args, { encoding: 'utf8', maxBuffer: 1 << 24 }, (err, stdout) =>
-      err ? reject(err) : resolve(stdout.trim().split('\n').map((l) => Number(l) / 1e6)));
+    execFile(bin, args, { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, ...env } }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout.trim().split('\n').map((l) => l.split(' ').map((x) => Number(x) / 1e6))));
   });
+}
+
+/** zcbench's one-number-per-line modes: ms per cycle. */
+export async function runC(args: string[]): Promise<number[]> {
+  return (await zcbench(args)).map((fields) => fields[0]!);
 }
 
 /** Raw samples, kept next to the summaries (bench-results/samples*.json). */
