@@ -22,6 +22,13 @@
 #include "xen_zcopy.h"
 
 #define XZC_RECLAIM_INTERVAL	(HZ / 2)
+/*
+ * Grant map and unmap go to Xen in batches of this many pages, with a
+ * rescheduling point between batches: one call for a whole buffer (up to
+ * max_pages) would hold its CPU for the whole map without a chance to
+ * schedule on a kernel without full preemption.
+ */
+#define XZC_GNTTAB_BATCH	512
 
 static const struct drm_gem_object_funcs xzc_gem_funcs;
 
@@ -70,7 +77,7 @@ int xzc_file_open(struct drm_device *drm, struct drm_file *file)
 static void xzc_unmap_foreign(struct xzc_device *xdev, struct xzc_obj *obj)
 {
 	struct gntab_unmap_queue_data q;
-	u32 i, n = 0;
+	u32 i, done, n = 0;
 
 	if (!obj->pages)
 		return;
@@ -83,18 +90,20 @@ static void xzc_unmap_foreign(struct xzc_device *xdev, struct xzc_obj *obj)
 		obj->unmap_pages[n++] = obj->pages[i];
 		obj->handles[i] = INVALID_GRANT_HANDLE;
 	}
-	if (n) {
+	for (done = 0; done < n; done += q.count) {
 		q = (struct gntab_unmap_queue_data){
-			.unmap_ops = obj->unmap_ops, .pages = obj->unmap_pages, .count = n,
+			.unmap_ops = obj->unmap_ops + done, .pages = obj->unmap_pages + done,
+			.count = min_t(u32, n - done, XZC_GNTTAB_BATCH),
 		};
 		if (gnttab_unmap_refs_sync(&q))
-			drm_err(&xdev->drm, "grant unmap of %u pages failed\n", n);
-		for (i = 0; i < n; i++)
-			if (obj->unmap_ops[i].status != GNTST_okay)
-				drm_err_ratelimited(&xdev->drm, "unmapping a page failed: %d\n",
-						    obj->unmap_ops[i].status);
-		atomic64_sub(n, &xdev->mapped_pages);
+			drm_err(&xdev->drm, "grant unmap of %u pages failed\n", q.count);
+		cond_resched();
 	}
+	for (i = 0; i < n; i++)
+		if (obj->unmap_ops[i].status != GNTST_okay)
+			drm_err_ratelimited(&xdev->drm, "unmapping a page failed: %d\n",
+					    obj->unmap_ops[i].status);
+	atomic64_sub(n, &xdev->mapped_pages);
 	xzc_backing_free(obj);
 }
 
@@ -102,8 +111,8 @@ static void xzc_unmap_foreign(struct xzc_device *xdev, struct xzc_obj *obj)
 static int xzc_map_foreign(struct xzc_device *xdev, struct xzc_obj *obj, bool contiguous)
 {
 	struct gnttab_map_grant_ref *ops;
+	u32 i, n, done;
 	int ret;
-	u32 i;
 
 	obj->unmap_ops = kvcalloc(obj->num_pages, sizeof(*obj->unmap_ops), GFP_KERNEL);
 	obj->unmap_pages = kvcalloc(obj->num_pages, sizeof(*obj->unmap_pages), GFP_KERNEL);
@@ -124,16 +133,21 @@ static int xzc_map_foreign(struct xzc_device *xdev, struct xzc_obj *obj, bool co
 		/* an entry the hypercall never reached must not count as mapped */
 		ops[i].status = GNTST_general_error;
 	}
-	ret = gnttab_map_refs(ops, NULL, obj->pages, obj->num_pages);
-	for (i = 0; i < obj->num_pages; i++) {
-		if (ops[i].status == GNTST_okay) {
-			obj->handles[i] = ops[i].handle;
-			atomic64_inc(&xdev->mapped_pages);
-		} else if (!ret) {
-			drm_dbg(&xdev->drm, "page %u of dom%u: status %d\n",
-				i, obj->domid, ops[i].status);
-			ret = xzc_gnttab_errno(ops[i].status);
+	/* batch by batch; the first batch with a failed entry is the last */
+	for (done = 0; done < obj->num_pages && !ret; done += n) {
+		n = min_t(u32, obj->num_pages - done, XZC_GNTTAB_BATCH);
+		ret = gnttab_map_refs(ops + done, NULL, obj->pages + done, n);
+		for (i = done; i < done + n; i++) {
+			if (ops[i].status == GNTST_okay) {
+				obj->handles[i] = ops[i].handle;
+				atomic64_inc(&xdev->mapped_pages);
+			} else if (!ret) {
+				drm_dbg(&xdev->drm, "page %u of dom%u: status %d\n",
+					i, obj->domid, ops[i].status);
+				ret = xzc_gnttab_errno(ops[i].status);
+			}
 		}
+		cond_resched();
 	}
 	kvfree(ops);
 	if (ret) {

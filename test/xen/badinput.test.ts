@@ -124,6 +124,13 @@ describe('bad input', () => {
       refs[1012] = 0xfff0;
       return [{ width: 1920, height: 1080 }, refs];
     }, 'EINVAL'],
+    // the module maps in batches of 512: a bad ref in the first and in the last batch
+    // ends the map there and unmaps exactly what the batches before it mapped
+    ...[0, 2024].map((at): (typeof fromRefsCases)[number] => [`one bad ref at page ${at} of 2025`, () => {
+      const refs = Uint32Array.from(good.refs);
+      refs[at] = 0xfff0;
+      return [{ width: 1920, height: 1080 }, refs];
+    }, 'EINVAL']),
     ['unknown flag bit', () => [{ flags: 1 << 5 }, good.refs.subarray(0, 1)], 'EINVAL'],
     ['contiguous backing (reserved flag)', () => [{ flags: IOC.FLAG_CONTIGUOUS }, good.refs.subarray(0, 1)], contiguousResult],
     ['non-zero padding after num_grefs', () => [{ pad4: 1 }, good.refs.subarray(0, 1)], 'EINVAL'],
