@@ -72,6 +72,10 @@ const figures: Figure[] = [
   { key: 'B6.ratio_dom0_cpu', what: 'B6 Dom0 CPU/frame, copy / zero copy (1080p)', goal: '–', ok: () => true },
   { key: 'B6.fps_zero_copy', what: 'B6 guest fps, zero copy (1080p)', goal: '≥ copy mode', ok: (v) => v >= fpsCopy() },
   { key: 'B6.fps_copy', what: 'B6 guest fps, copy mode (1080p)', goal: '–', ok: () => true },
+  { key: 'B6.wake_ms.node_ms', what: 'B6 probe: CPU per bare wake-up, Node (ms)', goal: '–', ok: () => true },
+  { key: 'B6.wake_ms.c_ms', what: 'B6 probe: CPU per bare wake-up, C (ms)', goal: '–', ok: () => true },
+  { key: 'B6.floor_ms_per_frame', what: 'B6 zero copy: wake-ups per frame × a bare Node wake-up (ms)', goal: '–', ok: () => true },
+  { key: 'B6.ratio_ceiling', what: 'B6 the best copy / zero copy ratio that floor allows', goal: '–', ok: () => true },
 ];
 
 /** On arm64 (bench.sh's arm64 step: B1 and B3 only), the same goals. */

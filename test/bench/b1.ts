@@ -12,7 +12,7 @@ import { createHistogram } from 'node:perf_hooks';
 
 import type { DrmDevice, ZeroCopyDevice } from '../../lib/index.js';
 import type { SharedBuffer } from '../xen/fixture.js';
-import { idleProbe, type Lag, lagOf, monitored, refsFile, runC, type Samples } from './common.js';
+import { idleProbe, type Lag, lagOf, monoMs, monitored, refsFile, runC, type Samples } from './common.js';
 import type { Row } from './report.js';
 import { ratio, summarize, type Summary } from './stats.js';
 
@@ -79,6 +79,17 @@ export async function runB1(o: B1Options): Promise<B1Result> {
   const detail: Record<string, B1Size> = {};
   const lagNode = createHistogram();
   const lagC = createHistogram();
+  // B4's traces of this window (samples.json): each delay sample as (time, gap), and the
+  // blocks as (start, end, pages * 10 + 0 async | 1 C | 2 sync), all on CLOCK_MONOTONIC in ms
+  const trace = { backend: [] as number[], c: [] as number[], blocks: [] as number[] };
+  const block = async <T>(kind: number, pages: number, fn: () => Promise<T> | T): Promise<T> => {
+    const s = monoMs();
+    try {
+      return await fn();
+    } finally {
+      trace.blocks.push(s, monoMs(), pages * 10 + kind);
+    }
+  };
   const idle = await idleProbe();
   for (const pages of [1, 16, FRAME_PAGES]) {
     const refs = o.frame.refs.subarray(0, pages);
@@ -93,10 +104,10 @@ export async function runB1(o: B1Options): Promise<B1Result> {
     const nodeSync: number[] = [];
     const c: number[] = [];
     for (let done = 0; done < o.cycles; done += BLOCK) {
-      node.push(...(await monitored(lagNode, () => nodeCycles(refs, pages, BLOCK))));
-      c.push(...(await monitored(lagC, () => runC(cArgs(BLOCK)))));
+      node.push(...(await block(0, pages, () => monitored(lagNode, () => nodeCycles(refs, pages, BLOCK), trace.backend))));
+      c.push(...(await block(1, pages, () => monitored(lagC, () => runC(cArgs(BLOCK)), trace.c))));
       // the sync path blocks the loop by design: its delay is not B4's
-      nodeSync.push(...nodeSyncCycles(refs, pages, BLOCK));
+      nodeSync.push(...(await block(2, pages, () => nodeSyncCycles(refs, pages, BLOCK))));
     }
     o.samples.keep(`B1.node.${pages}`, node);
     o.samples.keep(`B1.node_sync.${pages}`, nodeSync);
@@ -105,7 +116,11 @@ export async function runB1(o: B1Options): Promise<B1Result> {
     detail[pages] = { node_ms: sn, node_sync_ms: ss, c_ms: sc, ratio: ratio(sn, sc), ratio_sync: ratio(ss, sc) };
     o.log(`B1 ${pages} pages: Node/C = ${detail[pages]!.ratio} (async), ${detail[pages]!.ratio_sync} (sync)`);
   }
-  const idleLag = await idle.stop();
+  const { trace: idleTrace, ...idleLag } = await idle.stop();
+  o.samples.keep('B4.imports.backend_trace', trace.backend);
+  o.samples.keep('B4.imports.c_trace', trace.c);
+  o.samples.keep('B4.imports.idle_trace', idleTrace);
+  o.samples.keep('B4.imports.blocks', trace.blocks);
   const frame = detail[FRAME_PAGES]!;
   const byPages = (k: 'ratio' | 'ratio_sync') => Object.fromEntries(Object.entries(detail).map(([p, v]) => [p, v[k]]));
   const json = {

@@ -17,6 +17,7 @@ import { createInterface } from 'node:readline';
 
 import { loadVkms, unloadVkms } from '../xen/drm.js';
 import { DomU } from '../xen/fixture.js';
+import { wakeCost } from './common.js';
 
 export interface B6Run {
   mode: 'zero copy' | 'copy';
@@ -30,6 +31,8 @@ export interface B6Run {
   backend_sys_ms_per_frame: number;
   /** of backend_cpu_ms_per_frame, the main (JavaScript) thread's; the rest is the addon's pool, libuv's and V8's threads */
   backend_main_thread_ms_per_frame: number;
+  /** times the main thread went to sleep and was woken, per frame (its voluntary context switches) */
+  wakeups_per_frame: number;
   dom0_cpu_ms_per_frame: number;
 }
 
@@ -41,6 +44,11 @@ function procCpuMs(pid: number, mainThreadOnly = false): { user: number; sys: nu
   const stat = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { user: Number(f[11]) * TICK_MS, sys: Number(f[12]) * TICK_MS };
+}
+
+/** voluntary context switches of a process's main thread: each is a sleep and a wake-up */
+function wakeups(pid: number): number {
+  return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8'))![1]);
 }
 
 function dom0BusyMs(): number {
@@ -85,10 +93,12 @@ async function measure(mode: B6Run['mode'], width: number, height: number, secon
     const frames = Math.min(2400, Math.max(60, Math.ceil(((seconds * 1000) / warm.ms) * 6 * 1.05)));
     const cpu0 = procCpuMs(child.pid!);
     const main0 = procCpuMs(child.pid!, true);
+    const wake0 = wakeups(child.pid!);
     const dom0 = dom0BusyMs();
     const loop = await guest.drmLoop(frames);
     const cpu1 = procCpuMs(child.pid!);
     const main1 = procCpuMs(child.pid!, true);
+    const woken = wakeups(child.pid!) - wake0;
     const main = main1.user + main1.sys - main0.user - main0.sys;
     const user = cpu1.user - cpu0.user;
     const sys = cpu1.sys - cpu0.sys;
@@ -99,9 +109,9 @@ async function measure(mode: B6Run['mode'], width: number, height: number, secon
       mode, width, height, frames, seconds: +(loop.ms / 1000).toFixed(2), fps: +((frames * 1000) / loop.ms).toFixed(2),
       backend_cpu_ms_per_frame: +(cpu / frames).toFixed(3), backend_user_ms_per_frame: +(user / frames).toFixed(3),
       backend_sys_ms_per_frame: +(sys / frames).toFixed(3), backend_main_thread_ms_per_frame: +(main / frames).toFixed(3),
-      dom0_cpu_ms_per_frame: +(busy / frames).toFixed(3),
+      wakeups_per_frame: +(woken / frames).toFixed(2), dom0_cpu_ms_per_frame: +(busy / frames).toFixed(3),
     };
-    log(`B6 ${width}x${height} ${mode}: ${run.fps} fps over ${run.seconds} s, backend ${run.backend_cpu_ms_per_frame} ms CPU/frame (user ${run.backend_user_ms_per_frame}, sys ${run.backend_sys_ms_per_frame}; main thread ${run.backend_main_thread_ms_per_frame}), Dom0 ${run.dom0_cpu_ms_per_frame} ms/frame`);
+    log(`B6 ${width}x${height} ${mode}: ${run.fps} fps over ${run.seconds} s, backend ${run.backend_cpu_ms_per_frame} ms CPU/frame (user ${run.backend_user_ms_per_frame}, sys ${run.backend_sys_ms_per_frame}; main thread ${run.backend_main_thread_ms_per_frame}, woken ${run.wakeups_per_frame}x), Dom0 ${run.dom0_cpu_ms_per_frame} ms/frame`);
     return run;
   } finally {
     await guest.destroy();
@@ -116,6 +126,15 @@ export interface B6Result {
   fps_copy: number;
   by_size: Record<string, { ratio_backend_cpu: number; ratio_dom0_cpu: number; fps_zero_copy: number; fps_copy: number }>;
   runs: B6Run[];
+  /** CPU per bare wake-up on this machine, C and Node (common.ts wakeCost) */
+  wake_ms: { c_ms: number; node_ms: number };
+  /**
+   * 1080p zero copy's wake-ups per frame times a bare Node wake-up: what a
+   * frame costs the backend however little it does once awake
+   */
+  floor_ms_per_frame: number;
+  /** the best copy / zero copy ratio that floor allows: (copy's extra CPU + floor) / floor */
+  ratio_ceiling: number;
   seconds_per_run: number;
   note: string;
 }
@@ -124,6 +143,8 @@ const r2 = (x: number) => +x.toFixed(2);
 
 /** B6 at 1920x1080 (the headline figures) and 1024x768. */
 export async function runB6(log: (m: string) => void, seconds = Number(process.env.XZC_B6_SECONDS ?? 10)): Promise<B6Result> {
+  const wake = await wakeCost();
+  log(`B6: a bare wake-up costs ${wake.c_ms.toFixed(3)} ms of CPU in C, ${wake.node_ms.toFixed(3)} ms in Node`);
   await loadVkms();
   const runs: B6Run[] = [];
   const by_size: B6Result['by_size'] = {};
@@ -144,8 +165,12 @@ export async function runB6(log: (m: string) => void, seconds = Number(process.e
     if (err) log(`B6: vkms did not unload: ${err}`);
   }
   const hd = by_size['1920x1080']!;
+  const [zero, copy] = runs as [B6Run, B6Run];
+  const floor = zero.wakeups_per_frame * wake.node_ms;
   return {
-    ...hd, by_size, runs, seconds_per_run: seconds,
+    ...hd, by_size, runs, wake_ms: wake, floor_ms_per_frame: r2(floor),
+    ratio_ceiling: r2((copy.backend_cpu_ms_per_frame - zero.backend_cpu_ms_per_frame + floor) / floor),
+    seconds_per_run: seconds,
     note: 'backend = the display-backend process (user+sys); Dom0 = all of Dom0 (/proc/stat busy); vkms without writeback/CRC (no CPU composition, as a DMA display engine)',
   };
 }

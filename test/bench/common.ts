@@ -59,20 +59,26 @@ export const lagOf = (h: RecordableHistogram): Lag => ({ p50_ms: h.percentile(50
  * stopped around each block (Node's monitorEventLoopDelay, disabled and
  * enabled again, records the whole gap as one delay, which charged C's and
  * the sync path's blocks to the async path). The idle probe runs this same
- * function. Values in ns.
+ * function. Values in ns. With `trace`, each sample is also kept as a pair
+ * (CLOCK_MONOTONIC in ms, the gap in ms): the clock is the system's, so the
+ * traces of two processes line up.
  */
-export function sampleInto(into: RecordableHistogram): () => void {
+export function sampleInto(into: RecordableHistogram, trace?: number[]): () => void {
   let prev = process.hrtime.bigint();
   const t = setInterval(() => {
     const now = process.hrtime.bigint();
     into.record(Number(now - prev));
+    if (trace) trace.push(Number(now / 1000n) / 1000, Number((now - prev) / 1000n) / 1000);
     prev = now;
   }, 10);
   return () => clearInterval(t);
 }
 
-export async function monitored<T>(into: RecordableHistogram, fn: () => Promise<T>): Promise<T> {
-  const stop = sampleInto(into);
+/** The system's monotonic clock in ms, as the traces of sampleInto stamp their samples. */
+export const monoMs = (): number => Number(process.hrtime.bigint() / 1000n) / 1000;
+
+export async function monitored<T>(into: RecordableHistogram, fn: () => Promise<T>, trace?: number[]): Promise<T> {
+  const stop = sampleInto(into, trace);
   try {
     return await fn();
   } finally {
@@ -85,15 +91,16 @@ export async function monitored<T>(into: RecordableHistogram, fn: () => Promise<
  * delay at the same resolution: the VM's scheduling noise, measured in the
  * same window as the backend's.
  */
-export async function idleProbe(): Promise<{ stop(): Promise<Lag> }> {
+export async function idleProbe(): Promise<{ stop(): Promise<Lag & { trace: number[] }> }> {
   const child = spawn(process.execPath, ['-e', `
     const h = require('node:perf_hooks').createHistogram();
-    const stop = (${sampleInto.toString()})(h);
+    const trace = [];
+    const stop = (${sampleInto.toString()})(h, trace);
     console.log('ready');
     process.stdin.resume();
     process.stdin.on('end', () => {
       stop();
-      console.log(JSON.stringify({ p50_ms: h.percentile(50) / 1e6, p99_ms: h.percentile(99) / 1e6, n: h.count }));
+      console.log(JSON.stringify({ p50_ms: h.percentile(50) / 1e6, p99_ms: h.percentile(99) / 1e6, n: h.count, trace }));
     });`], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   // Node starts slowly under TCG: the window opens once the probe samples
@@ -107,7 +114,33 @@ export async function idleProbe(): Promise<{ stop(): Promise<Lag> }> {
     async stop() {
       child.stdin.end();
       await done;
-      return JSON.parse(out.slice(out.indexOf('ready\n') + 6)) as Lag;
+      return JSON.parse(out.slice(out.indexOf('ready\n') + 6)) as Lag & { trace: number[] };
     },
   };
 }
+
+/**
+ * CPU per wake-up of a process that sleeps and does nothing else (ms, the
+ * scheduler's count from /proc/thread-self/schedstat): zcbench's poll loop
+ * and a Node process's interval timer, `cycles` wake-ups `ms` apart. What a
+ * wake-up costs on this machine, whatever the process then does.
+ */
+export async function wakeCost(cycles = 60, ms = 100): Promise<{ c_ms: number; node_ms: number }> {
+  const [[c]] = (await zcbench(['wake', String(cycles), String(ms)])) as [[number]];
+  const node = await new Promise<number>((resolve, reject) => {
+    // the first second lets V8 settle (startup, first compiles)
+    execFile(process.execPath, ['-e', `
+      const rt = () => Number(require('node:fs').readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+      setTimeout(() => {
+        const a = rt();
+        let n = 0;
+        const t = setInterval(() => {
+          if (++n < ${cycles}) return;
+          clearInterval(t);
+          console.log((rt() - a) / n);
+        }, ${ms});
+      }, 1000);`], { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(Number(out) / 1e6)));
+  });
+  return { c_ms: c, node_ms: node };
+}
+

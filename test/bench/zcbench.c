@@ -231,6 +231,18 @@ static void *idle_thread(void *arg)
 	return NULL;
 }
 
+/* this thread's time on a CPU (ns), as the scheduler counts it */
+static unsigned long long schedstat_ns(void)
+{
+	unsigned long long ns;
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+
+	if (!f || fscanf(f, "%llu", &ns) != 1)
+		die("/proc/thread-self/schedstat");
+	fclose(f);
+	return ns;
+}
+
 int main(int argc, char **argv)
 {
 	const char *threads = getenv("XZC_ZCBENCH_THREADS");
@@ -262,6 +274,20 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
+	if (argc == 4 && !strcmp(argv[1], "wake")) {
+		/* CPU per wake-up of a process that sleeps and does nothing else */
+		unsigned long long rt0, rt1;
+		int cycles = atoi(argv[2]);
+
+		if (cycles <= 0)
+			die("wake: CYCLES");
+		rt0 = schedstat_ns();
+		for (int c = 0; c < cycles; c++)
+			poll(NULL, 0, atoi(argv[3]));
+		rt1 = schedstat_ns();
+		printf("%llu\n", (rt1 - rt0) / (unsigned long long)cycles);
+		return 0;
+	}
 	if (argc == 8 && !strcmp(argv[1], "steps")) {
 		refs = read_refs(argv[3], &n);
 		return cycle((uint32_t)atoi(argv[2]), refs, n, (uint32_t)atoi(argv[4]),
@@ -280,6 +306,7 @@ int main(int argc, char **argv)
 		return gntmap((uint32_t)atoi(argv[2]), refs, n, atoi(argv[5]));
 	}
 	fprintf(stderr, "usage: zcbench cycle DOMID REFS W H CYCLES | steps DOMID REFS W H CYCLES 2018|fd | poll CYCLES\n"
+		"       | wake CYCLES MS\n"
 		"       | import|gntmap DOMID REFS PAGES CYCLES\n");
 	return 2;
 }
