@@ -18,6 +18,7 @@
 #include <xen/page.h>
 #include <xen/xen.h>
 #include <xen/interface/xen.h>
+#include <asm/xen/hypercall.h>
 
 #include "xen_zcopy.h"
 
@@ -107,12 +108,47 @@ static void xzc_unmap_foreign(struct xzc_device *xdev, struct xzc_obj *obj)
 	xzc_backing_free(obj);
 }
 
+/*
+ * Makes the @count map operations of @ops, XZC_GNTTAB_BATCH at a time with a
+ * rescheduling point between batches: through gnttab_map_refs() for host
+ * maps of @pages, or, with @pages NULL, the hypercall itself (PTE maps).
+ * Each entry that mapped has its handle in @handles and is counted in
+ * @mapped. Returns 0, or the errno of the first failure: its batch is the
+ * last, and entries past it keep the error status their caller preset.
+ */
+int xzc_map_grants(struct xzc_obj *obj, struct gnttab_map_grant_ref *ops, u32 count,
+		   struct page **pages, grant_handle_t *handles, atomic64_t *mapped)
+{
+	int ret = 0;
+	u32 i, n, done;
+
+	for (done = 0; done < count && !ret; done += n) {
+		n = min_t(u32, count - done, XZC_GNTTAB_BATCH);
+		if (pages)
+			ret = gnttab_map_refs(ops + done, NULL, pages + done, n);
+		else
+			ret = HYPERVISOR_grant_table_op(GNTTABOP_map_grant_ref, ops + done, n);
+		for (i = done; i < done + n; i++) {
+			if (ops[i].status == GNTST_okay) {
+				handles[i] = ops[i].handle;
+				atomic64_inc(mapped);
+			} else if (!ret) {
+				drm_dbg(obj->base.dev, "grant %u of dom%u: status %d\n",
+					i, obj->domid, ops[i].status);
+				ret = xzc_gnttab_errno(ops[i].status);
+			}
+		}
+		cond_resched();
+	}
+	return ret;
+}
+
 /* Maps every ref into obj->pages; all or nothing. */
 static int xzc_map_foreign(struct xzc_device *xdev, struct xzc_obj *obj, bool contiguous)
 {
 	struct gnttab_map_grant_ref *ops;
-	u32 i, n, done;
 	int ret;
+	u32 i;
 
 	obj->unmap_ops = kvcalloc(obj->num_pages, sizeof(*obj->unmap_ops), GFP_KERNEL);
 	obj->unmap_pages = kvcalloc(obj->num_pages, sizeof(*obj->unmap_pages), GFP_KERNEL);
@@ -133,22 +169,8 @@ static int xzc_map_foreign(struct xzc_device *xdev, struct xzc_obj *obj, bool co
 		/* an entry the hypercall never reached must not count as mapped */
 		ops[i].status = GNTST_general_error;
 	}
-	/* batch by batch; the first batch with a failed entry is the last */
-	for (done = 0; done < obj->num_pages && !ret; done += n) {
-		n = min_t(u32, obj->num_pages - done, XZC_GNTTAB_BATCH);
-		ret = gnttab_map_refs(ops + done, NULL, obj->pages + done, n);
-		for (i = done; i < done + n; i++) {
-			if (ops[i].status == GNTST_okay) {
-				obj->handles[i] = ops[i].handle;
-				atomic64_inc(&xdev->mapped_pages);
-			} else if (!ret) {
-				drm_dbg(&xdev->drm, "page %u of dom%u: status %d\n",
-					i, obj->domid, ops[i].status);
-				ret = xzc_gnttab_errno(ops[i].status);
-			}
-		}
-		cond_resched();
-	}
+	ret = xzc_map_grants(obj, ops, obj->num_pages, obj->pages, obj->handles,
+			     &xdev->mapped_pages);
 	kvfree(ops);
 	if (ret) {
 		/* unmaps exactly the entries that mapped, then frees the pages */

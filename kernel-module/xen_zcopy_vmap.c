@@ -174,17 +174,7 @@ static int xzc_vmap_pv(struct xzc_obj *obj, struct xzc_vmap *vm)
 		/* an entry the hypercall never reached must not count as mapped */
 		ops[i].status = GNTST_general_error;
 	}
-	ret = HYPERVISOR_grant_table_op(GNTTABOP_map_grant_ref, ops, vm->count);
-	for (i = 0; i < vm->count; i++) {
-		if (ops[i].status == GNTST_okay) {
-			vm->handles[i] = ops[i].handle;
-			atomic64_inc(&xdev->vmapped_pages);
-		} else if (!ret) {
-			drm_dbg(&xdev->drm, "kernel map of page %u of dom%u: status %d\n",
-				i, obj->domid, ops[i].status);
-			ret = xzc_gnttab_errno(ops[i].status);
-		}
-	}
+	ret = xzc_map_grants(obj, ops, vm->count, NULL, vm->handles, &xdev->vmapped_pages);
 	kvfree(ops);
 	if (ret)
 		goto err_unmap_grants;
