@@ -169,7 +169,7 @@ export async function runB6(log: (m: string) => void, seconds = Number(process.e
   const floor = zero.wakeups_per_frame * wake.node_ms;
   return {
     ...hd, by_size, runs, wake_ms: wake, floor_ms_per_frame: r2(floor),
-    ratio_ceiling: r2((copy.backend_cpu_ms_per_frame - zero.backend_cpu_ms_per_frame + floor) / floor),
+    ratio_ceiling: floor > 0 ? r2((copy.backend_cpu_ms_per_frame - zero.backend_cpu_ms_per_frame + floor) / floor) : NaN,
     seconds_per_run: seconds,
     note: 'backend = the display-backend process (user+sys); Dom0 = all of Dom0 (/proc/stat busy); vkms without writeback/CRC (no CPU composition, as a DMA display engine)',
   };

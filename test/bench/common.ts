@@ -126,7 +126,8 @@ export async function idleProbe(): Promise<{ stop(): Promise<Lag & { trace: numb
  * wake-up costs on this machine, whatever the process then does.
  */
 export async function wakeCost(cycles = 60, ms = 100): Promise<{ c_ms: number; node_ms: number }> {
-  const [[c]] = (await zcbench(['wake', String(cycles), String(ms)])) as [[number]];
+  // the C twin needs zcbench (npm run bench builds it); without it, NaN (null in JSON)
+  const c = process.env.XZC_ZCBENCH ? ((await zcbench(['wake', String(cycles), String(ms)])) as [[number]])[0][0] : NaN;
   const node = await new Promise<number>((resolve, reject) => {
     // the first second lets V8 settle (startup, first compiles)
     execFile(process.execPath, ['-e', `

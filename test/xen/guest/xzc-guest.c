@@ -270,8 +270,12 @@ static char *xs_message(struct xsd_sockmsg *r)
 {
 	char *payload;
 
-	if (full_read(xs_fd, r, sizeof(*r)) < 0 || r->len > XS_MAX)
+	if (full_read(xs_fd, r, sizeof(*r)) < 0)
 		return NULL;
+	if (r->len > XS_MAX) {
+		errno = EPROTO;
+		return NULL;
+	}
 	payload = calloc(1, r->len + 1);
 	if (!payload || full_read(xs_fd, payload, r->len) < 0) {
 		free(payload);
@@ -1277,7 +1281,11 @@ static int serve(void)
 		char *cmd;
 		uint32_t seq;
 
-		/* bounded: without an event, look again after a second anyway */
+		/*
+		 * Bounded: without an event, look again after a second anyway. What
+		 * woke us is a watch event (no request is in flight here); data/cmd
+		 * is read either way.
+		 */
 		if (!xs_event && poll(&pfd, 1, 1000) > 0) {
 			struct xsd_sockmsg m;
 			char *ev = xs_message(&m);
@@ -1286,7 +1294,6 @@ static int serve(void)
 				perror("xzc-guest: xenbus read");
 				return 1;
 			}
-			xs_event = xs_event || m.type == XS_WATCH_EVENT;
 			free(ev);
 		}
 		xs_event = 0;
