@@ -154,6 +154,7 @@ extern const struct vm_operations_struct xzc_vm_ops;
 int xzc_gnttab_errno(s16 status);
 int xzc_map_grants(struct xzc_obj *obj, struct gnttab_map_grant_ref *ops, u32 count,
 		   struct page **pages, grant_handle_t *handles, atomic64_t *mapped);
+bool xzc_unmap_grants(struct xzc_obj *obj, struct gnttab_unmap_grant_ref *ops, u32 count);
 int xzc_gem_vmap(struct drm_gem_object *gem, struct iosys_map *map);
 void xzc_gem_vunmap(struct drm_gem_object *gem, struct iosys_map *map);
 void xzc_vmap_release(struct xzc_obj *obj);

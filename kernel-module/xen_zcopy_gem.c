@@ -143,6 +143,36 @@ int xzc_map_grants(struct xzc_obj *obj, struct gnttab_map_grant_ref *ops, u32 co
 	return ret;
 }
 
+/*
+ * Unmaps the @count PTE mappings (GNTMAP_contains_pte) of @ops through Xen,
+ * which clears each PTE, XZC_GNTTAB_BATCH at a time with a rescheduling
+ * point between batches. Failures are logged. Returns true if every entry
+ * was unmapped: a failed one still maps the guest's frame.
+ */
+bool xzc_unmap_grants(struct xzc_obj *obj, struct gnttab_unmap_grant_ref *ops, u32 count)
+{
+	bool ok = true;
+	u32 i, n, done;
+
+	for (i = 0; i < count; i++)
+		ops[i].status = GNTST_general_error;	/* until Xen says otherwise */
+	for (done = 0; done < count; done += n) {
+		n = min_t(u32, count - done, XZC_GNTTAB_BATCH);
+		if (HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, ops + done, n))
+			drm_err_ratelimited(obj->base.dev, "unmap of %u grants of dom%u failed\n",
+					    n, obj->domid);
+		cond_resched();
+	}
+	for (i = 0; i < count; i++) {
+		if (ops[i].status == GNTST_okay)
+			continue;
+		drm_err_ratelimited(obj->base.dev, "unmap of grant %u of %u failed: %d\n",
+				    i, count, ops[i].status);
+		ok = false;
+	}
+	return ok;
+}
+
 /* Maps every ref into obj->pages; all or nothing. */
 static int xzc_map_foreign(struct xzc_device *xdev, struct xzc_obj *obj, bool contiguous)
 {

@@ -40,33 +40,30 @@ struct xzc_umap {
 	struct mm_struct *mm;
 	struct mmu_interval_notifier notifier;
 	unsigned long start;		/* user address of page 0 of the mapping */
-	u32 first;			/* object page shown at start */
 	u32 count;
 	u32 flags;			/* GNTMAP_* of the user mappings */
 	struct mutex lock;		/* guards handles */
 	u64 *pte_maddr;			/* machine address of each page's PTE */
 	grant_handle_t *handles;	/* INVALID_GRANT_HANDLE once unmapped */
+	/* preallocated: the unmap runs in the MMU notifier, which must not allocate */
+	struct gnttab_unmap_grant_ref *unmap_ops;
 };
 
-/* Unmaps user pages [from, to) of the mapping through Xen. */
+/* Unmaps user pages [from, to) of the mapping through Xen; under um->lock. */
 static void xzc_umap_unmap(struct xzc_umap *um, u32 from, u32 to)
 {
 	struct xzc_device *xdev = to_xzc_device(um->obj->base.dev);
-	struct gnttab_unmap_grant_ref op;
-	u32 i;
+	u32 i, n = 0;
 
 	for (i = from; i < to; i++) {
 		if (um->handles[i] == INVALID_GRANT_HANDLE)
 			continue;
-		gnttab_set_unmap_op(&op, um->pte_maddr[i], um->flags, um->handles[i]);
-		if (HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, &op, 1) ||
-		    op.status != GNTST_okay)
-			drm_err_ratelimited(um->obj->base.dev,
-					    "user unmap of page %u failed: %d\n",
-					    um->first + i, op.status);
+		gnttab_set_unmap_op(&um->unmap_ops[n++], um->pte_maddr[i], um->flags,
+				    um->handles[i]);
 		um->handles[i] = INVALID_GRANT_HANDLE;
-		atomic64_dec(&xdev->user_mapped_pages);
 	}
+	xzc_unmap_grants(um->obj, um->unmap_ops, n);
+	atomic64_sub(n, &xdev->user_mapped_pages);
 }
 
 static bool xzc_invalidate(struct mmu_interval_notifier *mn,
@@ -103,6 +100,7 @@ static int xzc_find_pte(pte_t *pte, unsigned long addr, void *data)
 
 static void xzc_umap_free(struct xzc_umap *um)
 {
+	kvfree(um->unmap_ops);
 	kvfree(um->pte_maddr);
 	kvfree(um->handles);
 	mutex_destroy(&um->lock);
@@ -124,7 +122,6 @@ static int xzc_mmap_pv(struct xzc_obj *obj, struct vm_area_struct *vma, u32 firs
 	mutex_init(&um->lock);
 	um->obj = obj;
 	um->start = vma->vm_start;
-	um->first = first;
 	um->count = count;
 	um->flags = GNTMAP_host_map | GNTMAP_application_map | GNTMAP_contains_pte |
 		    (1 << _GNTMAP_guest_avail0);
@@ -132,8 +129,9 @@ static int xzc_mmap_pv(struct xzc_obj *obj, struct vm_area_struct *vma, u32 firs
 		um->flags |= GNTMAP_readonly;
 	um->pte_maddr = kvcalloc(count, sizeof(*um->pte_maddr), GFP_KERNEL);
 	um->handles = kvmalloc_array(count, sizeof(*um->handles), GFP_KERNEL);
+	um->unmap_ops = kvcalloc(count, sizeof(*um->unmap_ops), GFP_KERNEL);
 	ops = kvcalloc(count, sizeof(*ops), GFP_KERNEL);
-	if (!um->pte_maddr || !um->handles || !ops) {
+	if (!um->pte_maddr || !um->handles || !um->unmap_ops || !ops) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
@@ -154,16 +152,9 @@ static int xzc_mmap_pv(struct xzc_obj *obj, struct vm_area_struct *vma, u32 firs
 		/* an entry the hypercall never reached must not count as mapped */
 		ops[i].status = GNTST_general_error;
 	}
-	ret = HYPERVISOR_grant_table_op(GNTTABOP_map_grant_ref, ops, count);
+	/* the notifier may run as soon as a PTE is mapped: handles go in under the lock */
 	mutex_lock(&um->lock);
-	for (i = 0; i < count; i++) {
-		if (ops[i].status == GNTST_okay) {
-			um->handles[i] = ops[i].handle;
-			atomic64_inc(&xdev->user_mapped_pages);
-		} else if (!ret) {
-			ret = -EFAULT;
-		}
-	}
+	ret = xzc_map_grants(obj, ops, count, NULL, um->handles, &xdev->user_mapped_pages);
 	if (ret)
 		xzc_umap_unmap(um, 0, count);
 	mutex_unlock(&um->lock);

@@ -94,8 +94,8 @@ static int xzc_vmap_find_ptes(struct xzc_vmap *vm)
 static bool xzc_vmap_unmap_grants(struct xzc_obj *obj, struct xzc_vmap *vm)
 {
 	struct xzc_device *xdev = to_xzc_device(obj->base.dev);
-	bool ok = true;
 	u32 i, n = 0;
+	bool ok;
 
 	for (i = 0; i < vm->count; i++) {
 		if (vm->handles[i] == INVALID_GRANT_HANDLE)
@@ -104,19 +104,7 @@ static bool xzc_vmap_unmap_grants(struct xzc_obj *obj, struct xzc_vmap *vm)
 				    vm->handles[i]);
 		vm->handles[i] = INVALID_GRANT_HANDLE;
 	}
-	if (!n)
-		return true;
-	if (HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, vm->unmap_ops, n)) {
-		drm_err(&xdev->drm, "kernel unmap of %u pages of dom%u failed\n", n, obj->domid);
-		ok = false;
-	}
-	for (i = 0; i < n; i++) {
-		if (vm->unmap_ops[i].status != GNTST_okay) {
-			drm_err_ratelimited(&xdev->drm, "kernel unmap of a page failed: %d\n",
-					    vm->unmap_ops[i].status);
-			ok = false;
-		}
-	}
+	ok = xzc_unmap_grants(obj, vm->unmap_ops, n);
 	atomic64_sub(n, &xdev->vmapped_pages);
 	return ok;
 }

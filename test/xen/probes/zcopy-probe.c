@@ -10,7 +10,11 @@
  *       back through ACCESS, comparing with a plain read of the mapping:
  *       procvm (process_vm_readv), odirect (O_DIRECT write to /dev/ram0,
  *       read back), vmsplice (into a pipe, read out), procmem
- *       (pread of /proc/self/mem). Prints "ok BYTES" or "fail WHAT ERRNO".
+ *       (pread of /proc/self/mem); or zap: MADV_DONTNEED of the middle half
+ *       (pages PAGES/4 up to PAGES - PAGES/4), which must lower the module's
+ *       user_mapped_pages by exactly that many (the MMU notifier unmaps
+ *       their grants), then the rest is read again. Prints "ok BYTES" or
+ *       "fail WHAT ERRNO".
  *
  *   zcopy-probe torefs ZCOPY_CARD VGEM_CARD DOMID PAGES
  *       Two vgem buffers of PAGES pages. TO_REFS of the first one to DOMID
@@ -77,6 +81,20 @@ static int check(const uint8_t *want, const uint8_t *got, size_t len)
 	return 1;
 }
 
+/* The module's count of user-mapped grant pages, or -1. */
+static long user_mapped_pages(void)
+{
+	FILE *f = fopen("/sys/devices/platform/xen_drm_zcopy.0/stats/user_mapped_pages", "r");
+	long n = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &n) != 1)
+			n = -1;
+		fclose(f);
+	}
+	return n;
+}
+
 static int umap(const char *access, unsigned int pages)
 {
 	size_t len = (size_t)pages * PAGE;
@@ -138,6 +156,21 @@ static int umap(const char *access, unsigned int pages)
 		if (pread(fd, got, len, (off_t)(uintptr_t)map) != (ssize_t)len)
 			return fail("pread /proc/self/mem", errno);
 		close(fd);
+	} else if (!strcmp(access, "zap")) {
+		size_t lo = (size_t)(pages / 4) * PAGE, hi = len - lo;
+		long before = user_mapped_pages(), after;
+
+		if (madvise(map + lo, hi - lo, MADV_DONTNEED))
+			return fail("madvise", errno);
+		after = user_mapped_pages();
+		if (before < 0 || before - after != (long)((hi - lo) / PAGE)) {
+			printf("fail zap unmapped %ld of %zu pages\n", before - after, (hi - lo) / PAGE);
+			return 1;
+		}
+		/* the zapped part is gone (touching it would fault); the rest still maps the guest */
+		memcpy(got, map, lo);
+		memcpy(got + lo, want + lo, hi - lo);
+		memcpy(got + hi, map + hi, len - hi);
 	} else {
 		return fail("unknown access", EINVAL);
 	}
