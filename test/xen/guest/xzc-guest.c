@@ -305,16 +305,15 @@ static char *xs_request(uint32_t type, const char *a, size_t alen, const char *b
 	if (write(xs_fd, buf, sizeof(h) + alen + blen) != (ssize_t)(sizeof(h) + alen + blen))
 		return NULL;
 	/* the reply, after any watch events queued before it */
-	do {
+	for (;;) {
 		reply = xs_message(&r);
 		if (!reply)
 			return NULL;
-		if (r.type == XS_WATCH_EVENT) {
-			xs_event = 1;
-			free(reply);
-			reply = NULL;
-		}
-	} while (!reply);
+		if (r.type != XS_WATCH_EVENT)
+			break;
+		xs_event = 1;
+		free(reply);
+	}
 	if (r.type == XS_ERROR) {
 		snprintf(xs_err, sizeof(xs_err), "%s", reply);
 		free(reply);
