@@ -166,8 +166,8 @@ bool xzc_unmap_grants(struct xzc_obj *obj, struct gnttab_unmap_grant_ref *ops, u
 	for (i = 0; i < count; i++) {
 		if (ops[i].status == GNTST_okay)
 			continue;
-		drm_err_ratelimited(obj->base.dev, "unmap of grant %u of %u failed: %d\n",
-				    i, count, ops[i].status);
+		drm_err_ratelimited(obj->base.dev, "unmap of grant handle %u (dom%u) failed: %d\n",
+				    ops[i].handle, obj->domid, ops[i].status);
 		ok = false;
 	}
 	return ok;

@@ -11,9 +11,9 @@
  *       procvm (process_vm_readv), odirect (O_DIRECT write to /dev/ram0,
  *       read back), vmsplice (into a pipe, read out), procmem
  *       (pread of /proc/self/mem); or zap: MADV_DONTNEED of the middle half
- *       (pages PAGES/4 up to PAGES - PAGES/4), which must lower the module's
- *       user_mapped_pages by exactly that many (the MMU notifier unmaps
- *       their grants), then the rest is read again. Prints "ok BYTES" or
+ *       (pages PAGES/4 up to PAGES - PAGES/4; PV only), which must lower
+ *       the module's user_mapped_pages from PAGES by exactly that many (the
+ *       MMU notifier unmaps their grants), then the rest is read again. Prints "ok BYTES" or
  *       "fail WHAT ERRNO".
  *
  *   zcopy-probe torefs ZCOPY_CARD VGEM_CARD DOMID PAGES
@@ -163,8 +163,10 @@ static int umap(const char *access, unsigned int pages)
 		if (madvise(map + lo, hi - lo, MADV_DONTNEED))
 			return fail("madvise", errno);
 		after = user_mapped_pages();
-		if (before < 0 || before - after != (long)((hi - lo) / PAGE)) {
-			printf("fail zap unmapped %ld of %zu pages\n", before - after, (hi - lo) / PAGE);
+		/* this mapping is the module's only one */
+		if (before != (long)pages || before - after != (long)((hi - lo) / PAGE)) {
+			printf("fail zap mapped %ld, unmapped %ld of %zu pages\n", before, before - after,
+			       (hi - lo) / PAGE);
 			return 1;
 		}
 		/* the zapped part is gone (touching it would fault); the rest still maps the guest */
