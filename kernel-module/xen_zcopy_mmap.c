@@ -42,7 +42,7 @@ struct xzc_umap {
 	unsigned long start;		/* user address of page 0 of the mapping */
 	u32 count;
 	u32 flags;			/* GNTMAP_* of the user mappings */
-	struct mutex lock;		/* guards handles */
+	struct mutex lock;		/* guards handles and unmap_ops */
 	u64 *pte_maddr;			/* machine address of each page's PTE */
 	grant_handle_t *handles;	/* INVALID_GRANT_HANDLE once unmapped */
 	/* preallocated: the unmap runs in the MMU notifier, which must not allocate */
