@@ -94,8 +94,10 @@ describe('module correctness (review findings)', () => {
       // the MMU notifier on part of a PV mapping: its grants are unmapped in
       // batches of 512, the rest of the mapping is untouched (auto-translated
       // domains map pages, not grants: no counter to check)
-      it.runIf(pvDomain())(`MADV_DONTNEED of the middle of a ${pages}-page mapping unmaps exactly its grants; the rest still reads`,
-        () => probeUmap('zap', pages));
+      if (pvDomain()) {
+        it(`MADV_DONTNEED of the middle of a ${pages}-page mapping unmaps exactly its grants; the rest still reads`,
+          () => probeUmap('zap', pages));
+      }
     }
   });
 
