@@ -13,8 +13,8 @@
  *       (pread of /proc/self/mem); or zap: MADV_DONTNEED of the middle half
  *       (pages PAGES/4 up to PAGES - PAGES/4; PV only), which must lower
  *       the module's user_mapped_pages from PAGES by exactly that many (the
- *       MMU notifier unmaps their grants), then the rest is read again. Prints "ok BYTES" or
- *       "fail WHAT ERRNO".
+ *       MMU notifier unmaps their grants), then the rest is read again.
+ *       Prints "ok BYTES" or "fail WHAT ERRNO".
  *
  *   zcopy-probe torefs ZCOPY_CARD VGEM_CARD DOMID PAGES
  *       Two vgem buffers of PAGES pages. TO_REFS of the first one to DOMID
