@@ -12,7 +12,7 @@ import { createHistogram } from 'node:perf_hooks';
 
 import type { DrmDevice, ZeroCopyDevice } from '../../lib/index.js';
 import type { SharedBuffer } from '../xen/fixture.js';
-import { idleProbe, type Lag, lagOf, monoMs, monitored, refsFile, runC, type Samples } from './common.js';
+import { gcView, idleProbe, type Lag, lagOf, monoMs, monitored, refsFile, runC, type Samples } from './common.js';
 import type { Row } from './report.js';
 import { ratio, summarize, type Summary } from './stats.js';
 
@@ -42,8 +42,8 @@ export interface B1Result {
     detail: Record<string, B1Size>; cycles: number; node_ms: Summary; c_ms: Summary;
   };
   rows: Row[];
-  /** event-loop delay during the async blocks, C's blocks, and of the idle probe */
-  lag: { backend: Lag; c_blocks: Lag; idle: Lag };
+  /** event-loop delay during the async blocks, C's blocks, and of the idle probe; both processes' GC pauses */
+  lag: { backend: Lag; c_blocks: Lag; idle: Lag; gc: ReturnType<typeof gcView> };
 }
 
 const geometryOf = (pages: number) => (pages === FRAME_PAGES ? { w: FRAME_W, h: FRAME_H } : { w: 1024, h: pages });
@@ -80,8 +80,9 @@ export async function runB1(o: B1Options): Promise<B1Result> {
   const lagNode = createHistogram();
   const lagC = createHistogram();
   // B4's traces of this window (samples.json): each delay sample as (time, gap), and the
-  // blocks as (start, end, pages * 10 + 0 async | 1 C | 2 sync), all on CLOCK_MONOTONIC in ms
-  const trace = { backend: [] as number[], c: [] as number[], blocks: [] as number[] };
+  // blocks as (start, end, pages * 10 + 0 async | 1 C | 2 sync), and the GC pauses during the
+  // async blocks as (start, duration, kind), all on CLOCK_MONOTONIC in ms
+  const trace = { backend: [] as number[], c: [] as number[], blocks: [] as number[], gc: [] as number[] };
   const block = async <T>(kind: number, pages: number, fn: () => Promise<T> | T): Promise<T> => {
     const s = monoMs();
     try {
@@ -104,7 +105,7 @@ export async function runB1(o: B1Options): Promise<B1Result> {
     const nodeSync: number[] = [];
     const c: number[] = [];
     for (let done = 0; done < o.cycles; done += BLOCK) {
-      node.push(...(await block(0, pages, () => monitored(lagNode, () => nodeCycles(refs, pages, BLOCK), trace.backend))));
+      node.push(...(await block(0, pages, () => monitored(lagNode, () => nodeCycles(refs, pages, BLOCK), trace.backend, trace.gc))));
       c.push(...(await block(1, pages, () => monitored(lagC, () => runC(cArgs(BLOCK)), trace.c))));
       // the sync path blocks the loop by design: its delay is not B4's
       nodeSync.push(...(await block(2, pages, () => nodeSyncCycles(refs, pages, BLOCK))));
@@ -116,11 +117,13 @@ export async function runB1(o: B1Options): Promise<B1Result> {
     detail[pages] = { node_ms: sn, node_sync_ms: ss, c_ms: sc, ratio: ratio(sn, sc), ratio_sync: ratio(ss, sc) };
     o.log(`B1 ${pages} pages: Node/C = ${detail[pages]!.ratio} (async), ${detail[pages]!.ratio_sync} (sync)`);
   }
-  const { trace: idleTrace, ...idleLag } = await idle.stop();
+  const { trace: idleTrace, gc: idleGc, ...idleLag } = await idle.stop();
   o.samples.keep('B4.imports.backend_trace', trace.backend);
   o.samples.keep('B4.imports.c_trace', trace.c);
   o.samples.keep('B4.imports.idle_trace', idleTrace);
   o.samples.keep('B4.imports.blocks', trace.blocks);
+  o.samples.keep('B4.imports.backend_gc', trace.gc);
+  o.samples.keep('B4.imports.idle_gc', idleGc);
   const frame = detail[FRAME_PAGES]!;
   const byPages = (k: 'ratio' | 'ratio_sync') => Object.fromEntries(Object.entries(detail).map(([p, v]) => [p, v[k]]));
   const json = {
@@ -139,5 +142,6 @@ export async function runB1(o: B1Options): Promise<B1Result> {
       goal: '≤ 1.05 at 2025, ≤ 1.2 at 1', met: json.ratio_sync <= 1.05 && json.ratio_sync_by_pages[1]! <= 1.2,
     },
   ];
-  return { json, rows, lag: { backend: lagOf(lagNode), c_blocks: lagOf(lagC), idle: idleLag } };
+  const gc = gcView({ trace: trace.backend, gc: trace.gc }, { trace: idleTrace, gc: idleGc });
+  return { json, rows, lag: { backend: lagOf(lagNode), c_blocks: lagOf(lagC), idle: idleLag, gc } };
 }

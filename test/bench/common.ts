@@ -6,7 +6,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RecordableHistogram } from 'node:perf_hooks';
+import { type PerformanceEntry, PerformanceObserver, type RecordableHistogram } from 'node:perf_hooks';
+
+import { gapsOutside, quantile } from './stats.js';
 
 const t0 = performance.now();
 /** One progress line, stamped with seconds since the process started benchmarking. */
@@ -77,13 +79,69 @@ export function sampleInto(into: RecordableHistogram, trace?: number[]): () => v
 /** The system's monotonic clock in ms, as the traces of sampleInto stamp their samples. */
 export const monoMs = (): number => Number(process.hrtime.bigint() / 1000n) / 1000;
 
-export async function monitored<T>(into: RecordableHistogram, fn: () => Promise<T>, trace?: number[]): Promise<T> {
+/**
+ * V8's GC pauses in this process until the returned function is called,
+ * appended to `into` as triples (start on CLOCK_MONOTONIC in ms, as the delay
+ * traces, duration in ms, kind: 1 scavenge, 4 mark-compact, 8 incremental
+ * marking, 16 weak callbacks). The idle probe records its own the same way.
+ */
+export function gcPausesInto(into: number[]): () => void {
+  return gcPausesWith(into, PerformanceObserver, monoMs);
+}
+
+/** gcPausesInto with what it uses passed in, so the idle probe can run its source. */
+function gcPausesWith(into: number[], PO: typeof PerformanceObserver, mono: () => number): () => void {
+  // performance.now() and hrtime share a clock: one offset lines them up.
+  // No named inner functions: the bundler would wrap them in a helper the
+  // probe's copy of this source does not have.
+  const offset = mono() - performance.now();
+  const seen: PerformanceEntry[] = [];
+  const obs = new PO((list) => {
+    seen.push(...list.getEntries());
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return () => {
+    seen.push(...obs.takeRecords());
+    obs.disconnect();
+    for (const e of seen) into.push(e.startTime + offset, e.duration, (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0);
+  };
+}
+
+export async function monitored<T>(into: RecordableHistogram, fn: () => Promise<T>, trace?: number[], gc?: number[]): Promise<T> {
   const stop = sampleInto(into, trace);
+  const stopGc = gc ? gcPausesInto(gc) : undefined;
   try {
     return await fn();
   } finally {
     stop();
+    stopGc?.();
   }
+}
+
+/** One process's GC pauses in a window (from gcPausesInto's triples). */
+export interface GcPauses { pauses: number; total_ms: number; max_ms: number }
+const gcOf = (p: readonly number[]): GcPauses => {
+  const d = p.filter((_, i) => i % 3 === 1);
+  return { pauses: d.length, total_ms: Math.round(d.reduce((a, b) => a + b, 0) * 100) / 100, max_ms: Math.round(Math.max(0, ...d) * 100) / 100 };
+};
+
+/**
+ * B4's GC view of one window: each process's GC pauses, and both p99s from
+ * the raw samples, with every sample and without those a GC pause of that
+ * process overlaps (the same interpolated quantile for both; the histogram's
+ * p99 the goal uses is a bucket's bound, a little higher). A diagnostic (what
+ * of the backend's delay is V8's collector), not the goal's figure.
+ */
+export function gcView(backend: { trace: number[]; gc: number[] }, idle: { trace: number[]; gc: number[] }) {
+  const p99 = (xs: number[]) => Math.round(quantile([...xs].sort((a, b) => a - b), 0.99) * 100) / 100;
+  const all = (x: { trace: number[] }) => p99(x.trace.filter((_, i) => i % 2 === 1));
+  const outside = (x: { trace: number[]; gc: number[] }) => p99(gapsOutside(x.trace, x.gc));
+  return {
+    backend: gcOf(backend.gc),
+    idle: gcOf(idle.gc),
+    p99_ms_all: { backend: all(backend), idle: all(idle) },
+    p99_ms_outside_gc: { backend: outside(backend), idle: outside(idle) },
+  };
 }
 
 /**
@@ -91,16 +149,20 @@ export async function monitored<T>(into: RecordableHistogram, fn: () => Promise<
  * delay at the same resolution: the VM's scheduling noise, measured in the
  * same window as the backend's.
  */
-export async function idleProbe(): Promise<{ stop(): Promise<Lag & { trace: number[] }> }> {
+export async function idleProbe(): Promise<{ stop(): Promise<Lag & { trace: number[]; gc: number[] }> }> {
   const child = spawn(process.execPath, ['-e', `
     const h = require('node:perf_hooks').createHistogram();
     const trace = [];
+    const gc = [];
     const stop = (${sampleInto.toString()})(h, trace);
+    const stopGc = (${gcPausesWith.toString()})(gc, require('node:perf_hooks').PerformanceObserver,
+      () => Number(process.hrtime.bigint() / 1000n) / 1000);
     console.log('ready');
     process.stdin.resume();
     process.stdin.on('end', () => {
       stop();
-      console.log(JSON.stringify({ p50_ms: h.percentile(50) / 1e6, p99_ms: h.percentile(99) / 1e6, n: h.count, trace }));
+      stopGc();
+      console.log(JSON.stringify({ p50_ms: h.percentile(50) / 1e6, p99_ms: h.percentile(99) / 1e6, n: h.count, trace, gc }));
     });`], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   // Node starts slowly under TCG: the window opens once the probe samples
@@ -114,7 +176,7 @@ export async function idleProbe(): Promise<{ stop(): Promise<Lag & { trace: numb
     async stop() {
       child.stdin.end();
       await done;
-      return JSON.parse(out.slice(out.indexOf('ready\n') + 6)) as Lag & { trace: number[] };
+      return JSON.parse(out.slice(out.indexOf('ready\n') + 6)) as Lag & { trace: number[]; gc: number[] };
     },
   };
 }

@@ -15,7 +15,7 @@ import { FRAME_H as H, FRAME_PAGES, FRAME_W as W, runB1 } from './b1.js';
 import { b1StepsRow, runB1Steps } from './b1steps.js';
 import { runB3 } from './b3.js';
 import { runB6 } from './b6.js';
-import { idleProbe, lagOf, log, monoMs, monitored, outDir as out, Samples } from './common.js';
+import { gcView, idleProbe, lagOf, log, monoMs, monitored, outDir as out, Samples } from './common.js';
 import { barChartSvg, markdownTable, type Row } from './report.js';
 
 const CYCLES = Number(process.env.XZC_BENCH_CYCLES ?? 200);
@@ -129,6 +129,7 @@ const lag16 = createHistogram();
 // samples.json: both processes' delay samples as (time, gap), and the marks
 // (window opened, holders closed, every close resolved) on CLOCK_MONOTONIC in ms
 const trace16: number[] = [];
+const gc16: number[] = [];
 const marks16 = [monoMs()];
 await monitored(lag16, async () => {
   const closing = pending.map((gb) => gb.close({ timeoutMs: 3000 }).catch(() => 'timeout'));
@@ -137,14 +138,16 @@ await monitored(lag16, async () => {
   for (const h of holders) void h.close();
   await Promise.all(closing);
   marks16.push(monoMs());
-}, trace16);
-const { trace: idleTrace16, ...idleLag16 } = await idle16.stop();
+}, trace16, gc16);
+const { trace: idleTrace16, gc: idleGc16, ...idleLag16 } = await idle16.stop();
 samples.keep('B4.waits16.backend_trace', trace16);
 samples.keep('B4.waits16.idle_trace', idleTrace16);
 samples.keep('B4.waits16.marks', marks16);
+samples.keep('B4.waits16.backend_gc', gc16);
+samples.keep('B4.waits16.idle_gc', idleGc16);
 const b4 = {
   resolution_ms: 10,
-  waits16: { backend: lagOf(lag16), idle: idleLag16 },
+  waits16: { backend: lagOf(lag16), idle: idleLag16, gc: gcView({ trace: trace16, gc: gc16 }, { trace: idleTrace16, gc: idleGc16 }) },
   during_b1: b4DuringB1,
 };
 const beyond = (x: { backend: { p99_ms: number }; idle: { p99_ms: number } }) => Math.max(0, x.backend.p99_ms - x.idle.p99_ms);

@@ -43,3 +43,21 @@ export function summarize(samples: readonly number[]): Summary {
 export function ratio(a: Summary, b: Summary): number {
   return Math.round((a.median / b.median) * 1000) / 1000;
 }
+
+/**
+ * The event-loop delay samples of `trace` (pairs: the sample's end time, its
+ * gap; ms) whose interval [end - gap, end] overlaps none of `pauses` (triples:
+ * start, duration, kind; ms on the same clock): what the delay would have
+ * been without those pauses (V8's GC pauses, in the bench).
+ */
+export function gapsOutside(trace: readonly number[], pauses: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + 1 < trace.length; i += 2) {
+    const end = trace[i]!;
+    const start = end - trace[i + 1]!;
+    let hit = false;
+    for (let j = 0; j + 1 < pauses.length && !hit; j += 3) hit = pauses[j]! < end && pauses[j]! + pauses[j + 1]! > start;
+    if (!hit) out.push(trace[i + 1]!);
+  }
+  return out;
+}

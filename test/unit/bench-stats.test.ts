@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { barChartSvg, markdownTable } from '../bench/report.js';
-import { quantile, ratio, summarize } from '../bench/stats.js';
+import { gapsOutside, quantile, ratio, summarize } from '../bench/stats.js';
 
 describe('benchmark statistics', () => {
   it('interpolates quantiles and summarizes', () => {
@@ -14,6 +14,15 @@ describe('benchmark statistics', () => {
 
   it('compares medians', () => {
     expect(ratio(summarize([2, 2, 2]), summarize([1, 1, 1]))).toBe(2);
+  });
+
+  it('drops the delay samples a pause overlaps', () => {
+    // samples end at 10, 20, 45, 55 (gaps 10, 10, 25, 10); one pause 30..38, one 54..54.5
+    const trace = [10, 10, 20, 10, 45, 25, 55, 10];
+    expect(gapsOutside(trace, [30, 8, 1, 54, 0.5, 4])).toEqual([10, 10]);
+    // touching an interval's edge is not overlapping it
+    expect(gapsOutside(trace, [20, 0, 1])).toEqual([10, 10, 25, 10]);
+    expect(gapsOutside(trace, [])).toEqual([10, 10, 25, 10]);
   });
 });
 
