@@ -80,17 +80,18 @@ export function sampleInto(into: RecordableHistogram, trace?: number[]): () => v
 export const monoMs = (): number => Number(process.hrtime.bigint() / 1000n) / 1000;
 
 /**
- * V8's GC pauses in this process until the returned function is called,
- * appended to `into` as triples (start on CLOCK_MONOTONIC in ms, as the delay
- * traces, duration in ms, kind: 1 scavenge, 4 mark-compact, 8 incremental
- * marking, 16 weak callbacks). The idle probe records its own the same way.
+ * V8's GC pauses in this process until the returned function's promise
+ * settles, appended to `into` as triples (start on CLOCK_MONOTONIC in ms, as
+ * the delay traces, duration in ms, kind: 1 scavenge, 4 mark-compact, 8
+ * incremental marking, 16 weak callbacks). The idle probe records its own
+ * the same way.
  */
-export function gcPausesInto(into: number[]): () => void {
+export function gcPausesInto(into: number[]): () => Promise<void> {
   return gcPausesWith(into, PerformanceObserver, monoMs);
 }
 
 /** gcPausesInto with what it uses passed in, so the idle probe can run its source. */
-function gcPausesWith(into: number[], PO: typeof PerformanceObserver, mono: () => number): () => void {
+function gcPausesWith(into: number[], PO: typeof PerformanceObserver, mono: () => number): () => Promise<void> {
   // performance.now() and hrtime share a clock: one offset lines them up.
   // No named inner functions: the bundler would wrap them in a helper the
   // probe's copy of this source does not have.
@@ -100,7 +101,10 @@ function gcPausesWith(into: number[], PO: typeof PerformanceObserver, mono: () =
     seen.push(...list.getEntries());
   });
   obs.observe({ entryTypes: ['gc'] });
-  return () => {
+  return async () => {
+    // Node queues a GC's entry from the collector as an immediate: one turn
+    // of the check phase lets a pause of the last turn reach the observer
+    await new Promise((r) => setImmediate(r));
     seen.push(...obs.takeRecords());
     obs.disconnect();
     for (const e of seen) into.push(e.startTime + offset, e.duration, (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0);
@@ -114,7 +118,7 @@ export async function monitored<T>(into: RecordableHistogram, fn: () => Promise<
     return await fn();
   } finally {
     stop();
-    stopGc?.();
+    await stopGc?.();
   }
 }
 
@@ -128,9 +132,10 @@ const gcOf = (p: readonly number[]): GcPauses => {
 /**
  * B4's GC view of one window: each process's GC pauses, and both p99s from
  * the raw samples, with every sample and without those a GC pause of that
- * process overlaps (the same interpolated quantile for both; the histogram's
- * p99 the goal uses is a bucket's bound, a little higher). A diagnostic (what
- * of the backend's delay is V8's collector), not the goal's figure.
+ * process overlaps (the same interpolated quantile for both; it can differ
+ * from the histogram's p99, which the goal uses, by a few ms when the longest
+ * samples are few and far apart). A diagnostic (what of the backend's delay
+ * is V8's collector), not the goal's figure.
  */
 export function gcView(backend: { trace: number[]; gc: number[] }, idle: { trace: number[]; gc: number[] }) {
   const p99 = (xs: number[]) => Math.round(quantile([...xs].sort((a, b) => a - b), 0.99) * 100) / 100;
@@ -159,9 +164,9 @@ export async function idleProbe(): Promise<{ stop(): Promise<Lag & { trace: numb
       () => Number(process.hrtime.bigint() / 1000n) / 1000);
     console.log('ready');
     process.stdin.resume();
-    process.stdin.on('end', () => {
+    process.stdin.on('end', async () => {
       stop();
-      stopGc();
+      await stopGc();
       console.log(JSON.stringify({ p50_ms: h.percentile(50) / 1e6, p99_ms: h.percentile(99) / 1e6, n: h.count, trace, gc }));
     });`], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';

@@ -47,8 +47,9 @@ export function ratio(a: Summary, b: Summary): number {
 /**
  * The event-loop delay samples of `trace` (pairs: the sample's end time, its
  * gap; ms) whose interval [end - gap, end] overlaps none of `pauses` (triples:
- * start, duration, kind; ms on the same clock): what the delay would have
- * been without those pauses (V8's GC pauses, in the bench).
+ * start, duration, kind; ms on the same clock): the samples no pause
+ * touched (V8's GC pauses, in the bench). Whole samples are dropped, not
+ * shortened by the pause.
  */
 export function gapsOutside(trace: readonly number[], pauses: readonly number[]): number[] {
   const out: number[] = [];
