@@ -1,6 +1,6 @@
 /**
  * `npm run bench` (runs in Dom0, started by test/bench/bench.sh through the
- * harness): B1-B5, measured side by side in one VM run; ratios matter, not
+ * harness): B1-B6, measured side by side in one VM run; ratios matter, not
  * absolute TCG times. Writes $XZC_OUT/bench-results/{latest.json, table.md,
  * chart.svg}; the harness copies them to bench-results/.
  */
