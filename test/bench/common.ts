@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type PerformanceEntry, PerformanceObserver, type RecordableHistogram } from 'node:perf_hooks';
 
-import { gapsOutside, quantile } from './stats.js';
+import { gapsOutside, summarize } from './stats.js';
 
 const t0 = performance.now();
 /** One progress line, stamped with seconds since the process started benchmarking. */
@@ -138,7 +138,7 @@ const gcOf = (p: readonly number[]): GcPauses => {
  * is V8's collector), not the goal's figure.
  */
 export function gcView(backend: { trace: number[]; gc: number[] }, idle: { trace: number[]; gc: number[] }) {
-  const p99 = (xs: number[]) => Math.round(quantile([...xs].sort((a, b) => a - b), 0.99) * 100) / 100;
+  const p99 = (xs: number[]) => Math.round(summarize(xs).p99 * 100) / 100;
   const all = (x: { trace: number[] }) => p99(x.trace.filter((_, i) => i % 2 === 1));
   const outside = (x: { trace: number[]; gc: number[] }) => p99(gapsOutside(x.trace, x.gc));
   return {
@@ -160,8 +160,7 @@ export async function idleProbe(): Promise<{ stop(): Promise<Lag & { trace: numb
     const trace = [];
     const gc = [];
     const stop = (${sampleInto.toString()})(h, trace);
-    const stopGc = (${gcPausesWith.toString()})(gc, require('node:perf_hooks').PerformanceObserver,
-      () => Number(process.hrtime.bigint() / 1000n) / 1000);
+    const stopGc = (${gcPausesWith.toString()})(gc, require('node:perf_hooks').PerformanceObserver, ${monoMs.toString()});
     console.log('ready');
     process.stdin.resume();
     process.stdin.on('end', async () => {
